@@ -38,6 +38,7 @@ class CompiledNode:
     call: Callable[[State, Any], Any]
     mode: NodeMode
     index: int
+    takes_ctx: bool = True
     tool: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     retry: RetryPolicy | None = None
@@ -99,7 +100,10 @@ def callable_takes_ctx(fn: Callable[..., Any]) -> bool:
         for p in inspect.signature(fn).parameters.values()
         if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     ]
-    return len(params) >= 2
+    # A second positional parameter with a default (``lambda s, i=i: ...``) is not ctx.
+    return len(params) >= 2 and (
+        params[1].name == "ctx" or params[1].default is inspect.Parameter.empty
+    )
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:

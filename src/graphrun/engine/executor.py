@@ -314,14 +314,18 @@ class Executor:
                 return cached, 0.0
         while True:
             attempt += 1
-            ctx = NodeContext(
-                run_id=self._run_id,
-                graph=self.graph.name,
-                step=step,
-                node=node.name,
-                attempt=attempt,
-                tools=self.graph.tools,
-                emit=self._append_event if self._record else None,
+            ctx = (
+                NodeContext(
+                    run_id=self._run_id,
+                    graph=self.graph.name,
+                    step=step,
+                    node=node.name,
+                    attempt=attempt,
+                    tools=self.graph.tools,
+                    emit=self._append_event if self._record else None,
+                )
+                if node.takes_ctx
+                else None
             )
             started = time.perf_counter()
             try:
@@ -352,9 +356,11 @@ class Executor:
                 cache.put(key, update)
             return update, duration
 
-    async def _call(self, node: CompiledNode, state: State, ctx: NodeContext) -> object:
+    async def _call(self, node: CompiledNode, state: State, ctx: NodeContext | None) -> object:
         if node.mode == "inline":
             result = node.call(state, ctx)
+            if type(result) is dict or result is None:
+                return result
             if inspect.isawaitable(result):
                 result = await result
             return result

@@ -330,6 +330,7 @@ class Graph:
             call=bind_callable(fn, nd.args, takes_ctx),
             mode=mode,
             index=index,
+            takes_ctx=takes_ctx,
             tool=nd.tool or (nd.name if nd.fn is None else None),
             args=dict(nd.args),
             retry=retry,
