@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from graphrun.engine.events import Event, EventType
 from graphrun.engine.tools import ToolRegistry
+
+current_node: ContextVar[tuple[dict[str, Any], str, int] | None] = ContextVar(
+    "graphrun_current_node", default=None
+)
+"""Where the code running now is: ``(labels, node, step)``, where ``labels`` holds
+``run_id`` and the executor's labels (e.g. ``graph_id``). Set while a node runs (threads
+included), so log lines can carry it. A tuple because it is set for every node."""
+
+
+def where_now() -> dict[str, Any]:
+    """The current node's ``run_id``, labels, ``node`` and ``step``; empty outside nodes."""
+    where = current_node.get()
+    if where is None:
+        return {}
+    labels, node, step = where
+    return {**labels, "node": node, "step": step}
 
 
 class NodeContext:

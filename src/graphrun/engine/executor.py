@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from graphrun.engine.checkpoint import Checkpointer, StepRecord
 from graphrun.engine.compiled import END, CompiledGraph, CompiledNode
-from graphrun.engine.context import NodeContext
+from graphrun.engine.context import NodeContext, current_node
 from graphrun.engine.errors import (
     CheckpointConflictError,
     ConditionError,
@@ -92,6 +92,7 @@ class Executor:
         sink: EventSink | None = None,
         durability: Durability = "async",
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        labels: Mapping[str, Any] | None = None,
     ) -> None:
         if durability not in ("sync", "async", "exit"):
             raise ValueError(f"durability must be sync, async or exit, not {durability!r}")
@@ -101,6 +102,8 @@ class Executor:
         self.durability: Durability = durability
         self.snapshot_every = max(1, snapshot_every)
         self._record = checkpointer is not None or sink is not None
+        self.labels = dict(labels or {})
+        self._where: dict[str, Any] = {}
         self._buf: list[Event] = []
         self._seq = 0
         self._run_id = ""
@@ -126,6 +129,7 @@ class Executor:
         if self.graph.schema is not None:
             self.graph.schema.validate(initial, after="the input")
         self._run_id = run_id or str(uuid.uuid4())
+        self._where = {**self.labels, "run_id": self._run_id}
         self._seq = after_seq
         self._emit(EventType.RUN_STARTED, data={"graph": self.graph.name})
         pending = [self.graph.entry]
@@ -155,6 +159,7 @@ class Executor:
         if cp is None:
             raise LookupError(f"run {run_id!r} has no checkpoint to resume from")
         self._run_id = run_id
+        self._where = {**self.labels, "run_id": self._run_id}
         self._seq = cp.last_seq
         if cp.status.is_final:
             return RunResult(run_id, cp.status, cp.state, cp.step, cp.pending, cp.error)
@@ -305,37 +310,43 @@ class Executor:
     async def _run_node(
         self, node: CompiledNode, state: State, step: int
     ) -> tuple[Update | None, float]:
-        attempt = 0
         cache = node.cache
         key = cache.key(node.name, node.args, state) if cache is not None else None
         if cache is not None and key is not None:
             hit, cached = cache.get(key)
             if hit:
                 return cached, 0.0
-        while True:
-            attempt += 1
-            ctx = (
-                NodeContext(
-                    run_id=self._run_id,
-                    graph=self.graph.name,
-                    step=step,
-                    node=node.name,
-                    attempt=attempt,
-                    tools=self.graph.tools,
-                    emit=self._append_event if self._record else None,
+        where = current_node.set((self._where, node.name, step))
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                ctx = (
+                    NodeContext(
+                        run_id=self._run_id,
+                        graph=self.graph.name,
+                        step=step,
+                        node=node.name,
+                        attempt=attempt,
+                        tools=self.graph.tools,
+                        emit=self._append_event if self._record else None,
+                    )
+                    if node.takes_ctx
+                    else None
                 )
-                if node.takes_ctx
-                else None
-            )
-            started = time.perf_counter()
-            try:
-                result = await self._call(node, dict(state), ctx)
-                update = check_update(node.name, result)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                retry = node.retry
-                if retry is not None and retry.should_retry(exc, attempt):
+                started = time.perf_counter()
+                try:
+                    if node.mode == "inline":
+                        result = node.call(dict(state), ctx)
+                        if type(result) is not dict and inspect.isawaitable(result):
+                            result = await result
+                    else:
+                        result = await self._call(node, dict(state), ctx)
+                    update = check_update(node.name, result)
+                except Exception as exc:
+                    retry = node.retry
+                    if retry is None or not retry.should_retry(exc, attempt):
+                        raise NodeFailedError(node.name, exc, attempt) from exc
                     delay = retry.delay(attempt)
                     if self._record:
                         self._emit(
@@ -350,20 +361,14 @@ class Executor:
                         )
                     await asyncio.sleep(delay)
                     continue
-                raise NodeFailedError(node.name, exc, attempt) from exc
-            duration = time.perf_counter() - started
-            if cache is not None and key is not None:
-                cache.put(key, update)
-            return update, duration
+                duration = time.perf_counter() - started
+                if cache is not None and key is not None:
+                    cache.put(key, update)
+                return update, duration
+        finally:
+            current_node.reset(where)
 
     async def _call(self, node: CompiledNode, state: State, ctx: NodeContext | None) -> object:
-        if node.mode == "inline":
-            result = node.call(state, ctx)
-            if type(result) is dict or result is None:
-                return result
-            if inspect.isawaitable(result):
-                result = await result
-            return result
         try:
             if node.mode == "async":
                 if node.timeout is None:
