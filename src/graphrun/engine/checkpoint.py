@@ -79,6 +79,9 @@ class Checkpointer(Protocol):
     ``save`` must take what it needs from the record before it returns (the executor goes
     on and may reuse objects) and return an awaitable that completes once the record is
     durable. Records of one run are committed in the order ``save`` was called.
+    A record that cannot be serialized (not JSON) makes ``save`` itself raise
+    ``TypeError`` or ``ValueError``, with nothing written; every other failure
+    (e.g. :class:`CheckpointConflictError`) comes through the awaitable.
     """
 
     def save(self, record: StepRecord) -> Awaitable[None]: ...
@@ -114,46 +117,56 @@ class MemoryCheckpointer:
         self.events: dict[str, list[Event]] = {}
         self.status: dict[str, RunStatus] = {}
         self.errors: dict[str, dict[str, Any] | None] = {}
+        self.interrupts: dict[str, Any] = {}
 
     def save(self, record: StepRecord) -> Awaitable[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        json.dumps([record.delta, record.snapshot, record.interrupt, record.error])
+        json.dumps([e.data for e in record.events])  # unstorable: raise now, write nothing
         try:
             self._apply(record)
-        except CheckpointConflictError as exc:
+        except Exception as exc:  # the awaitable carries the failure, as a real store's would
             done.set_exception(exc)
         else:
             done.set_result(None)
         return done
 
     def _apply(self, record: StepRecord) -> None:
-        rows = self.rows.setdefault(record.run_id, [])
-        events = self.events.setdefault(record.run_id, [])
+        # Everything is copied and checked first, so a failed save changes nothing.
+        rows = self.rows.get(record.run_id, [])
+        events = self.events.get(record.run_id, [])
         if record.kind == "checkpoint" and any(r.step == record.step for r in rows):
             raise CheckpointConflictError(
                 f"run {record.run_id!r} already has a checkpoint for step {record.step}"
             )
         expected = (events[-1].seq if events else 0) + 1
-        if record.events and record.events[0].seq != expected:
-            raise CheckpointConflictError(
-                f"run {record.run_id!r}: event seq {record.events[0].seq} does not follow "
-                f"{expected - 1}"
-            )
-        if record.kind == "checkpoint":
-            rows.append(
-                CheckpointRow(
-                    step=record.step,
-                    nodes=list(record.nodes),
-                    delta=json_copy(record.delta or {}),
-                    snapshot=None if record.snapshot is None else json_copy(record.snapshot),
-                    pending=list(record.pending),
-                    barriers={k: list(v) for k, v in record.barriers.items()},
-                    status=record.status,
-                    interrupt=json_copy(record.interrupt),
+        for offset, event in enumerate(record.events):
+            if event.seq != expected + offset:
+                raise CheckpointConflictError(
+                    f"run {record.run_id!r}: event seq {event.seq} does not follow "
+                    f"{expected + offset - 1}"
                 )
+        row = None
+        if record.kind == "checkpoint":
+            row = CheckpointRow(
+                step=record.step,
+                nodes=list(record.nodes),
+                delta=json_copy(record.delta or {}),
+                snapshot=None if record.snapshot is None else json_copy(record.snapshot),
+                pending=list(record.pending),
+                barriers={k: list(v) for k, v in record.barriers.items()},
+                status=record.status,
+                interrupt=json_copy(record.interrupt),
             )
-        events.extend(Event.from_dict(json_copy(e.to_dict())) for e in record.events)
+        new_events = [Event.from_dict(json_copy(e.to_dict())) for e in record.events]
+        stored = self.rows.setdefault(record.run_id, [])
+        if row is not None:
+            stored.append(row)
+        self.events.setdefault(record.run_id, []).extend(new_events)
         self.status[record.run_id] = record.status
-        self.errors[record.run_id] = record.error
+        self.errors[record.run_id] = json_copy(record.error)
+        # The open interrupt belongs to the run, whatever kind of record set it.
+        self.interrupts[record.run_id] = json_copy(record.interrupt)
 
     async def load(self, run_id: str) -> RunCheckpoint | None:
         rows = self.rows.get(run_id)
@@ -170,7 +183,7 @@ class MemoryCheckpointer:
             last_seq=events[-1].seq if events else 0,
             status=self.status[run_id],
             error=self.errors.get(run_id),
-            interrupt=last.interrupt,
+            interrupt=self.interrupts.get(run_id),
         )
 
     def history(self, run_id: str) -> list[CheckpointRow]:

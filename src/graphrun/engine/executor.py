@@ -14,22 +14,21 @@ import inspect
 import time
 import traceback
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from graphrun.engine.checkpoint import Checkpointer, StepRecord
 from graphrun.engine.compiled import END, CompiledGraph, CompiledNode
-from graphrun.engine.context import NodeContext, current_node
+from graphrun.engine.context import Journal, NodeContext, NodeInterrupt, current_node
 from graphrun.engine.errors import (
-    CheckpointConflictError,
     ConditionError,
     GraphrunError,
     NodeTimeoutError,
     StateError,
 )
-from graphrun.engine.events import Event, EventSink, EventType
+from graphrun.engine.events import EventSink, EventType
+from graphrun.engine.recorder import DURABILITY_MODES, RunRecorder, UnstorableError, json_safe
 from graphrun.engine.state import State, Update, check_update, merge_updates
 from graphrun.engine.status import RunStatus
 
@@ -66,6 +65,18 @@ class NodeFailedError(GraphrunError):
         super().__init__(f"node {node!r} failed: {type(exc).__name__}: {exc}")
 
 
+class _PauseRunError(Exception):
+    """Ends the step loop with status ``interrupted``."""
+
+    def __init__(self, info: dict[str, Any], pending: list[str], step: int) -> None:
+        self.info = info
+        self.pending = pending
+        self.step = step
+
+
+_NO_INPUT: Any = object()
+
+
 class _StopRunError(Exception):
     """Ends the step loop with a final status."""
 
@@ -94,25 +105,26 @@ class Executor:
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         labels: Mapping[str, Any] | None = None,
     ) -> None:
-        if durability not in ("sync", "async", "exit"):
+        if durability not in DURABILITY_MODES:
             raise ValueError(f"durability must be sync, async or exit, not {durability!r}")
         self.graph = graph
         self.checkpointer = checkpointer
         self.sink = sink
         self.durability: Durability = durability
         self.snapshot_every = max(1, snapshot_every)
-        self._record = checkpointer is not None or sink is not None
         self.labels = dict(labels or {})
+        self._rec = RunRecorder(checkpointer, sink, durability, snapshot_every)
         self._where: dict[str, Any] = {}
-        self._buf: list[Event] = []
-        self._seq = 0
         self._run_id = ""
         self._cancel_requested = False
         self._cancel_reason = ""
         self._task: asyncio.Task[Any] | None = None
-        self._inflight: deque[tuple[asyncio.Future[None], list[Event]]] = deque()
-        self._write_error: BaseException | None = None
-        self._held_events: list[Event] = []
+        # Human-in-the-loop: journals replayed by a resumed step, a state patch given
+        # with the resume, and the step whose interrupt_before was already honoured.
+        self._journals: dict[str, Journal] = {}
+        self._contexts: dict[str, NodeContext] = {}
+        self._patch: State | None = None
+        self._skip_before = -1
 
     # -- public API -----------------------------------------------------------------
 
@@ -128,13 +140,12 @@ class Executor:
         initial: State = dict(state or {})
         if self.graph.schema is not None:
             self.graph.schema.validate(initial, after="the input")
-        self._run_id = run_id or str(uuid.uuid4())
-        self._where = {**self.labels, "run_id": self._run_id}
-        self._seq = after_seq
-        self._emit(EventType.RUN_STARTED, data={"graph": self.graph.name})
+        self._bind(run_id or str(uuid.uuid4()))
+        self._rec.seq = after_seq
+        self._rec.emit(EventType.RUN_STARTED, data={"graph": self.graph.name})
         pending = [self.graph.entry]
         if self.checkpointer is not None:
-            await self._commit(
+            await self._commit_input(
                 StepRecord(
                     run_id=self._run_id,
                     step=0,
@@ -148,23 +159,64 @@ class Executor:
                 wait=self.durability == "sync",
             )
         else:
-            self._publish_now()
+            self._rec.publish_now()
         return await self._guarded(initial, 0, pending, {})
 
-    async def resume(self, run_id: str) -> RunResult:
-        """Continue a run from its last checkpoint: completed steps never run again."""
+    def _bind(self, run_id: str) -> None:
+        self._run_id = run_id
+        self._rec.run_id = run_id
+        self._where = {**self.labels, "run_id": run_id}
+
+    async def _commit_input(self, record: StepRecord, *, wait: bool) -> None:
+        try:
+            await self._rec.commit(record, wait=wait)
+        except UnstorableError as exc:
+            raise StateError(f"the input state is not JSON: {exc}") from None
+
+    async def resume(self, run_id: str, input: Any = _NO_INPUT) -> RunResult:
+        """Continue a run from its last checkpoint: completed steps never run again.
+
+        For an interrupted run, ``input`` answers the interrupt: a node that called
+        ``ctx.interrupt()`` runs again and the call returns ``input``; after an
+        ``interrupt_before``/``interrupt_after`` pause, a dict ``input`` is merged into
+        the state before the next step."""
         if self.checkpointer is None:
             raise ValueError("resume needs a checkpointer")
         cp = await self.checkpointer.load(run_id)
         if cp is None:
             raise LookupError(f"run {run_id!r} has no checkpoint to resume from")
-        self._run_id = run_id
-        self._where = {**self.labels, "run_id": self._run_id}
-        self._seq = cp.last_seq
+        self._bind(run_id)
+        self._rec.seq = cp.last_seq
         if cp.status.is_final:
             return RunResult(run_id, cp.status, cp.state, cp.step, cp.pending, cp.error)
-        self._emit(EventType.RUN_RESUMED, data={"step": cp.step, "pending": cp.pending})
+        resumed: dict[str, Any] = {"step": cp.step, "pending": cp.pending}
+        if cp.status is RunStatus.INTERRUPTED and cp.interrupt:
+            self._answer(cp.interrupt, cp.step, None if input is _NO_INPUT else input)
+            resumed["interrupt"] = cp.interrupt.get("kind")
+            if input is not _NO_INPUT:
+                resumed["input"] = input
+        self._rec.emit(EventType.RUN_RESUMED, data=resumed)
         return await self._guarded(cp.state, cp.step, list(cp.pending), cp.barriers)
+
+    def _answer(self, interrupt: Mapping[str, Any], step: int, value: Any) -> None:
+        kind = interrupt.get("kind")
+        if kind == "node":
+            self._journals = {
+                name: Journal.from_dict(raw)
+                for name, raw in (interrupt.get("journals") or {}).items()
+            }
+            for name in interrupt.get("nodes") or []:
+                self._journals.setdefault(name, Journal()).resumes.append(value)
+            return
+        if kind == "before":
+            self._skip_before = step + 1
+        if isinstance(value, Mapping):
+            self._patch = dict(value)
+        elif value is not None:
+            raise StateError(
+                f"resuming after interrupt_{kind} takes a JSON object to merge into the state "
+                f"(or nothing), not {type(value).__name__}"
+            )
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Cancel the run: between steps, or at once while nodes are awaited."""
@@ -194,8 +246,7 @@ class Executor:
         graph = self.graph
         try:
             while pending:
-                if self._write_error is not None:
-                    raise self._write_error
+                self._rec.raise_write_error()
                 if self._cancel_requested:
                     raise _StopRunError(RunStatus.CANCELLED, None, self._cancel_reason)
                 if step >= graph.max_steps:
@@ -205,13 +256,28 @@ class Executor:
                         f"stopped after {step} steps: the graph's max_steps is "
                         f"{graph.max_steps} and nodes {pending} were still pending",
                     )
+                if self._skip_before != step + 1 and any(
+                    graph.nodes[n].interrupt_before for n in pending
+                ):
+                    waiting = [n for n in pending if graph.nodes[n].interrupt_before]
+                    raise _PauseRunError({"kind": "before", "nodes": waiting}, pending, step)
                 step += 1
+                wave = pending
                 state, pending, barriers, delta = await self._step(state, step, pending, barriers)
                 final = not pending
                 if final:
-                    self._emit(EventType.RUN_COMPLETED, step=step, data={"steps": step})
-                await self._checkpoint(state, step, delta, pending, barriers, final)
+                    self._rec.emit(EventType.RUN_COMPLETED, step=step, data={"steps": step})
+                try:
+                    await self._rec.checkpoint(state, step, delta, pending, barriers, final)
+                except UnstorableError as exc:
+                    info = {"type": "StateError", "message": str(exc)}
+                    raise _StopRunError(RunStatus.FAILED, info, str(exc)) from None
+                if not final and any(graph.nodes[n].interrupt_after for n in wave):
+                    done = [n for n in wave if graph.nodes[n].interrupt_after]
+                    raise _PauseRunError({"kind": "after", "nodes": done}, pending, step)
             return RunResult(self._run_id, RunStatus.COMPLETED, state, step)
+        except _PauseRunError as pause:
+            return await self._pause(state, pause)
         except _StopRunError as stop:
             return await self._finish(state, step, pending, barriers, stop)
         except asyncio.CancelledError:
@@ -232,12 +298,16 @@ class Executor:
     ) -> tuple[State, list[str], dict[str, list[str]], State]:
         graph = self.graph
         nodes = [graph.nodes[name] for name in wave]
-        if self._record:
+        patch = self._patch
+        if patch is not None:
+            self._patch = None
+            state.update(patch)
+        if self._rec.active:
             for node in nodes:
-                self._emit(EventType.NODE_STARTED, node=node.name, step=step)
+                self._rec.emit(EventType.NODE_STARTED, node=node.name, step=step)
             if self.checkpointer is not None and any(n.mode != "inline" for n in nodes):
                 # Slow nodes: let watchers see node_started before the step ends.
-                await self._commit(
+                await self._rec.commit(
                     StepRecord(self._run_id, step, "events", RunStatus.RUNNING, []),
                     wait=self.durability == "sync",
                 )
@@ -246,7 +316,7 @@ class Executor:
                 results: list[tuple[Update | None, float] | BaseException] = [
                     await self._run_node(nodes[0], state, step)
                 ]
-            except NodeFailedError as exc:
+            except (NodeFailedError, NodeInterrupt) as exc:
                 results = [exc]
         else:
             snapshot = dict(state)
@@ -255,21 +325,30 @@ class Executor:
                     *(self._run_node(n, snapshot, step) for n in nodes), return_exceptions=True
                 )
             )
+        interrupts = [r for r in results if isinstance(r, NodeInterrupt)]
+        if interrupts and not any(
+            isinstance(r, BaseException) and not isinstance(r, NodeInterrupt) for r in results
+        ):
+            raise self._interrupted(interrupts, wave, step)
+        self._journals = {}
+        self._contexts = {}
         updates: list[tuple[str, Update]] = []
         for node, res in zip(nodes, results, strict=True):
+            if isinstance(res, NodeInterrupt):
+                continue  # another node of the wave failed: that decides the step
             if isinstance(res, BaseException):
                 if isinstance(res, asyncio.CancelledError):
                     raise res
                 failed = (
                     res if isinstance(res, NodeFailedError) else NodeFailedError(node.name, res, 1)
                 )
-                self._emit(EventType.NODE_FAILED, node=node.name, step=step, data=failed.info)
+                self._rec.emit(EventType.NODE_FAILED, node=node.name, step=step, data=failed.info)
                 raise _StopRunError(RunStatus.FAILED, failed.info, str(failed))
             update, duration = res
             if update:
                 updates.append((node.name, update))
-            if self._record:
-                self._emit(
+            if self._rec.active:
+                self._rec.emit(
                     EventType.NODE_COMPLETED,
                     node=node.name,
                     step=step,
@@ -277,6 +356,8 @@ class Executor:
                 )
         try:
             delta = merge_updates(state, updates, graph.reducers) if updates else {}
+            if patch:
+                delta = {**{k: state[k] for k in patch}, **delta}
             if graph.schema is not None and delta:
                 graph.schema.validate(state, after=f"step {step} ({', '.join(wave)})")
             nxt = self._route(nodes, state, barriers)
@@ -284,6 +365,71 @@ class Executor:
             info = {"type": type(exc).__name__, "message": str(exc), "step": step}
             raise _StopRunError(RunStatus.FAILED, info, str(exc)) from None
         return state, nxt, barriers, delta
+
+    def _interrupted(
+        self, interrupts: list[NodeInterrupt], wave: list[str], step: int
+    ) -> _PauseRunError:
+        """The step is dropped and runs again on resume; each node's journal keeps what it
+        already did through ctx so that it is not done twice."""
+        journals = {name: ctx.journal.to_dict() for name, ctx in self._contexts.items()}
+        self._contexts = {}
+        self._journals = {}
+        info = {
+            "kind": "node",
+            "nodes": [i.node for i in interrupts],
+            "payload": interrupts[0].payload,
+            "payloads": {i.node: i.payload for i in interrupts},
+            "journals": journals,
+        }
+        return _PauseRunError(info, list(wave), step - 1)
+
+    async def _pause(self, state: State, pause: _PauseRunError) -> RunResult:
+        info = json_safe(pause.info)
+        exit_mode = self.durability == "exit" and self.checkpointer is not None
+        if exit_mode and pause.step > self._rec.checkpointed:
+            # exit mode wrote nothing since the start: resuming needs this state.
+            await self._rec.commit(
+                StepRecord(
+                    run_id=self._run_id,
+                    step=pause.step,
+                    kind="checkpoint",
+                    status=RunStatus.RUNNING,
+                    events=[],
+                    delta={},
+                    snapshot=dict(state),
+                    pending=list(pause.pending),
+                ),
+                wait=True,
+            )
+        self._rec.emit(
+            EventType.RUN_INTERRUPTED,
+            step=pause.step,
+            data={k: v for k, v in info.items() if k != "journals"},
+        )
+        if self.checkpointer is None:
+            self._rec.publish_now()
+        else:
+            await self._rec.commit(
+                StepRecord(
+                    run_id=self._run_id,
+                    step=pause.step,
+                    kind="events",
+                    status=RunStatus.INTERRUPTED,
+                    events=[],
+                    pending=list(pause.pending),
+                    interrupt=info,
+                ),
+                wait=True,
+            )
+        return RunResult(
+            self._run_id,
+            RunStatus.INTERRUPTED,
+            state,
+            pause.step,
+            list(pause.pending),
+            None,
+            f"waiting for input at {info['kind']} of {', '.join(info['nodes'])}",
+        )
 
     def _route(
         self, nodes: Sequence[CompiledNode], state: State, barriers: dict[str, list[str]]
@@ -329,11 +475,14 @@ class Executor:
                         node=node.name,
                         attempt=attempt,
                         tools=self.graph.tools,
-                        emit=self._append_event if self._record else None,
+                        emit=self._rec.append if self._rec.active else None,
+                        prior=self._journals.get(node.name),
                     )
                     if node.takes_ctx
                     else None
                 )
+                if ctx is not None:
+                    self._contexts[node.name] = ctx
                 started = time.perf_counter()
                 try:
                     if node.mode == "inline":
@@ -343,13 +492,15 @@ class Executor:
                     else:
                         result = await self._call(node, dict(state), ctx)
                     update = check_update(node.name, result)
+                except NodeInterrupt:
+                    raise
                 except Exception as exc:
                     retry = node.retry
                     if retry is None or not retry.should_retry(exc, attempt):
                         raise NodeFailedError(node.name, exc, attempt) from exc
                     delay = retry.delay(attempt)
-                    if self._record:
-                        self._emit(
+                    if self._rec.active:
+                        self._rec.emit(
                             EventType.NODE_RETRYING,
                             node=node.name,
                             step=step,
@@ -390,105 +541,6 @@ class Executor:
 
     # -- events and commits -----------------------------------------------------------
 
-    def _emit(
-        self,
-        type_: EventType,
-        *,
-        node: str | None = None,
-        step: int | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        if self._record:
-            self._buf.append(Event(0, type_, self._run_id, node, step, data or {}, time.time()))
-
-    def _append_event(self, event: Event) -> None:
-        # Looked up on every call: the buffer is swapped at each commit.
-        self._buf.append(event)
-
-    def _take_events(self) -> list[Event]:
-        events, self._buf = self._buf, []
-        for e in events:
-            self._seq += 1
-            e.seq = self._seq
-        return events
-
-    def _publish_now(self) -> None:
-        events = self._take_events()
-        if self.sink is not None and events:
-            self.sink.publish(events)
-
-    async def _checkpoint(
-        self,
-        state: State,
-        step: int,
-        delta: State,
-        pending: list[str],
-        barriers: dict[str, list[str]],
-        final: bool,
-        status: RunStatus = RunStatus.RUNNING,
-        error: dict[str, Any] | None = None,
-    ) -> None:
-        if self.checkpointer is None:
-            self._publish_now()
-            return
-        if final and status is RunStatus.RUNNING:
-            status = RunStatus.COMPLETED
-        if self.durability == "exit" and not final:
-            self._held_events.extend(self._take_events())
-            return
-        snapshot = (
-            dict(state) if step % self.snapshot_every == 0 or (self.durability == "exit") else None
-        )
-        record = StepRecord(
-            run_id=self._run_id,
-            step=step,
-            kind="checkpoint",
-            status=status,
-            events=[],
-            delta=delta,
-            snapshot=snapshot,
-            pending=list(pending),
-            barriers={k: list(v) for k, v in barriers.items()},
-            nodes=[],
-            error=error,
-        )
-        await self._commit(record, wait=final or self.durability == "sync")
-
-    async def _commit(self, record: StepRecord, *, wait: bool) -> None:
-        assert self.checkpointer is not None
-        record.events = self._held_events + self._take_events()
-        self._held_events = []
-        if record.kind == "checkpoint" and not record.nodes:
-            record.nodes = sorted(
-                {e.node for e in record.events if e.node and e.step == record.step}
-            )
-        awaitable: Awaitable[None] = self.checkpointer.save(record)
-        fut = asyncio.ensure_future(awaitable)
-        self._inflight.append((fut, record.events))
-        fut.add_done_callback(self._write_done)
-        if wait:
-            await self._drain()
-
-    def _write_done(self, _fut: asyncio.Future[None]) -> None:
-        # Publish strictly in commit order, and only what is durable.
-        while self._inflight and self._inflight[0][0].done():
-            fut, events = self._inflight.popleft()
-            if fut.cancelled():
-                self._write_error = self._write_error or CheckpointConflictError("write cancelled")
-            elif fut.exception() is not None:
-                self._write_error = self._write_error or fut.exception()
-            elif self.sink is not None and events and self._write_error is None:
-                self.sink.publish(events)
-
-    async def _drain(self) -> None:
-        while self._inflight:
-            fut = self._inflight[-1][0]
-            await asyncio.wait([fut])
-            self._write_done(fut)
-        if self._write_error is not None:
-            err, self._write_error = self._write_error, None
-            raise err
-
     async def _finish(
         self,
         state: State,
@@ -505,14 +557,14 @@ class Executor:
         data: dict[str, Any] = {"message": stop.message}
         if stop.error:
             data["error"] = stop.error
-        self._emit(kind, step=step, data=data)
+        self._rec.emit(kind, step=step, data=data)
         if self.checkpointer is None:
-            self._publish_now()
+            self._rec.publish_now()
         else:
             # A failed or cancelled step recorded nothing: this final record reuses the
             # step number only if that step was never checkpointed.
-            await self._drain_quietly()
-            await self._commit(
+            await self._rec.drain_before_final()
+            await self._rec.commit(
                 StepRecord(
                     run_id=self._run_id,
                     step=step,
@@ -527,12 +579,3 @@ class Executor:
         return RunResult(
             self._run_id, stop.status, state, step, list(pending), stop.error, stop.message
         )
-
-    async def _drain_quietly(self) -> None:
-        try:
-            await self._drain()
-        except CheckpointConflictError:
-            raise
-        except Exception as exc:  # the final record reports the run's own outcome
-            self._write_error = None
-            raise CheckpointConflictError(f"checkpoint write failed: {exc}") from exc
