@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from graphrun.engine import (
 
 
 def _chain(graph: Graph, *names: str) -> None:
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in pairwise(names):
         graph.add_edge(a, b)
     graph.add_edge(names[-1], END)
 
