@@ -17,6 +17,7 @@ import gc
 import operator
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Annotated, Any, TypedDict
 
 from graphrun import END, Branch, Graph
@@ -61,14 +62,16 @@ def gr_concurrent() -> float:
     names = [f"n{i}" for i in range(CHAIN_LENGTH)]
     for name in names:
         g.add_node(name, _inc_x)
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in pairwise(names):
         g.add_edge(a, b)
     g.add_edge(names[-1], END)
     compiled = g.compile()
 
     async def main() -> float:
         t0 = time.perf_counter()
-        results = await asyncio.gather(*(compiled.ainvoke({"x": 0}) for _ in range(CONCURRENT_RUNS)))
+        results = await asyncio.gather(
+            *(compiled.ainvoke({"x": 0}) for _ in range(CONCURRENT_RUNS))
+        )
         elapsed = time.perf_counter() - t0
         assert all(r.state["x"] == CHAIN_LENGTH for r in results)
         return elapsed
@@ -138,7 +141,7 @@ def lg_concurrent() -> float:
     for name in names:
         g.add_node(name, _inc_x)
     g.add_edge(START, names[0])
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in pairwise(names):
         g.add_edge(a, b)
     g.add_edge(names[-1], LG_END)
     app = g.compile()
@@ -181,14 +184,35 @@ def main() -> None:
     rows = []
 
     gr, lg = best_of(args.repeat, gr_loop), best_of(args.repeat, lg_loop)
-    rows.append(("(a) loop, 2,000 steps", "steps/s", LOOP_STEPS / gr, LOOP_STEPS / lg,
-                 f"{gr / LOOP_STEPS * 1e6:.1f} µs vs {lg / LOOP_STEPS * 1e6:.1f} µs a step"))
+    rows.append(
+        (
+            "(a) loop, 2,000 steps",
+            "steps/s",
+            LOOP_STEPS / gr,
+            LOOP_STEPS / lg,
+            f"{gr / LOOP_STEPS * 1e6:.1f} µs vs {lg / LOOP_STEPS * 1e6:.1f} µs a step",
+        )
+    )
     gr, lg = best_of(args.repeat, gr_concurrent), best_of(args.repeat, lg_concurrent)
-    rows.append(("(b) 1,000 concurrent 5-node async chains", "runs/s", CONCURRENT_RUNS / gr,
-                 CONCURRENT_RUNS / lg, f"{gr * 1e3:.0f} ms vs {lg * 1e3:.0f} ms in all"))
+    rows.append(
+        (
+            "(b) 1,000 concurrent 5-node async chains",
+            "runs/s",
+            CONCURRENT_RUNS / gr,
+            CONCURRENT_RUNS / lg,
+            f"{gr * 1e3:.0f} ms vs {lg * 1e3:.0f} ms in all",
+        )
+    )
     gr, lg = best_of(args.repeat, gr_fanout), best_of(args.repeat, lg_fanout)
-    rows.append(("(c) 5-way fan-out + join, repeated", "runs/s", FANOUT_RUNS / gr,
-                 FANOUT_RUNS / lg, f"{gr / FANOUT_RUNS * 1e6:.0f} µs vs {lg / FANOUT_RUNS * 1e6:.0f} µs a run"))
+    rows.append(
+        (
+            "(c) 5-way fan-out + join, repeated",
+            "runs/s",
+            FANOUT_RUNS / gr,
+            FANOUT_RUNS / lg,
+            f"{gr / FANOUT_RUNS * 1e6:.0f} µs vs {lg / FANOUT_RUNS * 1e6:.0f} µs a run",
+        )
+    )
 
     print(f"{'workload':44} {'unit':8} {'graphrun':>12} {'LangGraph':>12} {'ratio':>8}  detail")
     for name, unit, a, b, detail in rows:
