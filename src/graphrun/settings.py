@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     log_max_bytes: int = Field(1_000_000, ge=1024, description="Rotate the log file at this size.")
     log_backups: int = Field(5, ge=0, description="Rotated log files kept.")
     log_level: str = Field("INFO", description="Lowest level logged.")
+    @property
+    def database_kind(self) -> str:
+        """``sqlite`` or ``postgresql``: the URL's scheme without its driver."""
+        return self.database_url.split(":", 1)[0].split("+", 1)[0]
+
     register_examples: bool = Field(
         True, description="Register the code review graph as `code_review` at start-up."
     )
