@@ -100,3 +100,96 @@ def test_a_file_with_a_syntax_error_still_gets_a_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Syntax error at line 1, column 7" in result.output
     assert "stopped: syntax_error" in result.output
+
+
+# -- serve and prune --------------------------------------------------------------------
+
+
+def test_serve_starts_the_server_on_a_sqlite_file(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.api.support import free_port
+
+    port = free_port()
+    db = tmp_path / "served.db"
+    env = {**os.environ, "GRAPHRUN_LOG_FILE": str(tmp_path / "logs.json")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphrun", "serve", "--port", str(port), "--db", str(db)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.1)
+        assert r.json()["status"] == "ok"
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/graph/run?wait=true",
+            json={"graph_id": "code_review", "initial_state": {"code": "x = 1\n"}},
+            timeout=60,
+        )
+        assert r.json()["status"] == "completed"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert db.exists()
+    assert (tmp_path / "logs.json").read_text().count('"event"') > 0
+
+
+def test_serve_refuses_a_bad_setting(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--port", "70000", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2
+    assert "port" in result.output
+
+
+def test_prune_removes_finished_runs_older_than_an_age(tmp_path: Path) -> None:
+    import asyncio
+
+    from graphrun.engine import END, Executor, Graph
+    from graphrun.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+
+    async def one_finished_run() -> str:
+        store = await open_store(url)
+        try:
+            g = Graph("g")
+            g.add_node("a", tool="noop")
+            g.add_edge("a", END)
+            await store.create_graph("g", "g", {"name": "g", "nodes": {"a": {"next": "END"}}})
+            run = await store.create_run("r1", "g", 1, {})
+            await Executor(g.compile(), checkpointer=store).start(
+                {}, run_id=run.run_id, after_seq=1
+            )
+            return run.run_id
+        finally:
+            await store.close()
+
+    asyncio.run(one_finished_run())
+    kept = runner.invoke(app, ["prune", "--older-than", "1d", "--db", str(tmp_path / "p.db")])
+    assert kept.exit_code == 0, kept.output
+    assert "removed 0" in kept.output
+    gone = runner.invoke(app, ["prune", "--older-than", "0s", "--db", str(tmp_path / "p.db")])
+    assert gone.exit_code == 0, gone.output
+    assert "removed 1" in gone.output
+
+
+@pytest.mark.parametrize("age", ["3x", "d", "-1d", "abc"])
+def test_prune_refuses_a_bad_age(age: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["prune", "--older-than", age, "--db", str(tmp_path / "p.db")])
+    assert result.exit_code == 2
+    assert "error:" in result.output

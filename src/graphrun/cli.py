@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -101,6 +101,120 @@ def review(
         typer.echo(json.dumps(output_of(result.state), indent=2, ensure_ascii=False))
         return
     render_report(result.state, console, source=str(file))
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+def _database_url(database: str | None) -> str | None:
+    """A URL as given, or a plain file path turned into a SQLite URL."""
+    if database is None or "://" in database:
+        return database
+    return f"sqlite:///{Path(database).expanduser()}"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (GRAPHRUN_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (GRAPHRUN_PORT).")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            "--db",
+            help="Database URL or SQLite file path (GRAPHRUN_DATABASE_URL).",
+        ),
+    ] = None,
+) -> None:
+    """Start the HTTP/WebSocket server; runs execute in this process."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from graphrun.api import create_app
+    from graphrun.settings import Settings
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("host", host),
+            ("port", port),
+            ("database_url", _database_url(database)),
+        )
+        if value is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        _fail(f"invalid setting {where}: {first['msg']}")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # graphrun configures logging itself
+        ws_max_size=settings.max_body_bytes,
+    )
+
+
+# -- prune ------------------------------------------------------------------------------
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s`` or ``2w`` → seconds."""
+    value, unit = text[:-1], text[-1:].lower()
+    if unit not in _UNITS or not value:
+        raise ValueError(f"{text!r} is not an age such as 30d, 12h, 90m, 45s or 2w")
+    try:
+        amount = float(value)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an age such as 30d, 12h, 90m, 45s or 2w") from None
+    if amount < 0:
+        raise ValueError(f"{text!r}: an age cannot be negative")
+    return amount * _UNITS[unit]
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age such as 30d, 12h or 2w.", show_default=False)
+    ],
+    database: Annotated[
+        str | None,
+        typer.Option("--database", "--db", help="Database URL or SQLite file path."),
+    ] = None,
+) -> None:
+    """Delete finished runs older than an age, with their checkpoints and events."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from graphrun.settings import Settings
+    from graphrun.store import open_store
+
+    try:
+        seconds = parse_age(older_than)
+    except ValueError as exc:
+        _fail(str(exc))
+    url = _database_url(database) or Settings().database_url
+    cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+
+    async def run() -> int:
+        store = await open_store(url)
+        try:
+            return await store.prune(cutoff)
+        finally:
+            await store.close()
+
+    try:
+        removed = asyncio.run(run())
+    except Exception as exc:
+        _fail(f"cannot prune {url}: {exc}")
+    Console(highlight=False).print(
+        f"removed {removed} finished run(s) older than {older_than} "
+        f"(finished before {cutoff:%Y-%m-%d %H:%M} UTC)"
+    )
 
 
 def main() -> None:

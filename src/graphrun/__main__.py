@@ -1,0 +1,5 @@
+"""``python -m graphrun`` is the ``graphrun`` command."""
+
+from graphrun.cli import main
+
+main()
