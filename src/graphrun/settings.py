@@ -64,11 +64,17 @@ class Settings(BaseSettings):
     log_max_bytes: int = Field(1_000_000, ge=1024, description="Rotate the log file at this size.")
     log_backups: int = Field(5, ge=0, description="Rotated log files kept.")
     log_level: str = Field("INFO", description="Lowest level logged.")
+    tool_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules imported at start-up so that their @tool and @condition "
+        'functions register (JSON list, e.g. ["myapp.tools"]); packages can also use the '
+        "graphrun.tools entry point.",
+    )
+    register_examples: bool = Field(
+        True, description="Register the code review graph as `code_review` at start-up."
+    )
+
     @property
     def database_kind(self) -> str:
         """``sqlite`` or ``postgresql``: the URL's scheme without its driver."""
         return self.database_url.split(":", 1)[0].split("+", 1)[0]
-
-    register_examples: bool = Field(
-        True, description="Register the code review graph as `code_review` at start-up."
-    )

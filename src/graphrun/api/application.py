@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,17 @@ location.
 """
 
 
+def import_tool_modules(names: list[str]) -> None:
+    """Import the configured tool modules; a missing one stops start-up with its name."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise RuntimeError(
+                f"cannot import tool module {name!r} (setting GRAPHRUN_TOOL_MODULES): {exc}"
+            ) from exc
+
+
 async def register_examples(services: Services) -> None:
     """Store the code review graph under its ids, adding a version if the shipped spec
     changed since it was stored."""
@@ -60,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_bytes=settings.log_max_bytes,
             backups=settings.log_backups,
         )
+        import_tool_modules(settings.tool_modules)
         store = await open_store(settings.database_url)
         bus = InProcessBus()
         manager = RunManager(

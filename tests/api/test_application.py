@@ -1,0 +1,40 @@
+"""Start-up: tool modules from settings, and a clear stop when one is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.api.support import make_settings, running_app
+
+
+async def test_tool_modules_are_imported_at_start_up(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, tool_modules=["tests.api.plugin_tools"])
+    async with running_app(settings) as (_, client):
+        names = {t["name"] for t in (await client.get("/tools")).json()["tools"]}
+        assert "plugin_echo" in names
+        spec = {
+            "name": "echo",
+            "graph_id": "echo",
+            "nodes": {"e": {"tool": "plugin_echo", "next": "END"}},
+        }
+        assert (await client.post("/graph/create", json=spec)).status_code == 201
+        r = await client.post(
+            "/graph/run?wait=true", json={"graph_id": "echo", "initial_state": {"message": "hi"}}
+        )
+        assert r.json()["final_state"] == {"message": "hi", "echo": "hi"}
+
+
+async def test_a_missing_tool_module_stops_start_up_naming_it(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, tool_modules=["no_such_module_here"])
+    with pytest.raises(RuntimeError, match=r"no_such_module_here.*GRAPHRUN_TOOL_MODULES"):
+        async with running_app(settings):
+            pass
+
+
+def test_tool_modules_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphrun.settings import Settings
+
+    monkeypatch.setenv("GRAPHRUN_TOOL_MODULES", '["a.b", "c"]')
+    assert Settings().tool_modules == ["a.b", "c"]
