@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +23,7 @@ def noop(state: Mapping[str, Any]) -> None:
 
 
 @tool("set", inline=True)
-def set_values(state: Mapping[str, Any], **values: Any) -> dict[str, Any]:
+def set_values(state: Mapping[str, Any], /, **values: Any) -> dict[str, Any]:
     """Set state keys to the given values (the tool's args are the keys)."""
     return dict(values)
 
@@ -44,6 +45,10 @@ async def sleep(state: Mapping[str, Any], seconds: float = 0.1) -> None:
     await asyncio.sleep(float(seconds))
 
 
+MAX_FORMAT_WIDTH = 1_000
+"""Largest width or precision a ``log`` message's format spec may ask for."""
+
+
 class _StateFormatter(string.Formatter):
     """``{key}`` reads a state key; attribute and index lookups are refused."""
 
@@ -56,6 +61,16 @@ class _StateFormatter(string.Formatter):
         if isinstance(key, int):
             raise ValueError("log: positional fields are not supported")
         return kwargs.get(key, "{" + key + "}")
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        # A width or precision such as '{x:>999999999}' would build a gigabyte string.
+        for number in re.findall(r"\d+", format_spec):
+            if int(number) > MAX_FORMAT_WIDTH:
+                raise ValueError(
+                    f"log: width or precision {number} in {format_spec!r} is larger than "
+                    f"{MAX_FORMAT_WIDTH}"
+                )
+        return super().format_field(value, format_spec)
 
 
 _formatter = _StateFormatter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,12 +135,12 @@ class Graph:
 
         Without ``fn`` and ``tool`` the node uses the tool of the same name.
         """
+        if not isinstance(name, str) or not name:
+            self._problems.append(Problem("nodes", f"node names must be non-empty, got {name!r}"))
+            return self
         loc = f"nodes.{name}"
         if name in self.nodes:
             self._problems.append(Problem(loc, f"duplicate node name {name!r}"))
-            return self
-        if not isinstance(name, str) or not name:
-            self._problems.append(Problem("nodes", f"node names must be non-empty, got {name!r}"))
             return self
         if name in RESERVED_NAMES:
             self._problems.append(Problem(loc, f"{name!r} is reserved and cannot name a node"))
@@ -154,13 +155,37 @@ class Graph:
             )
             retry = None
         elif isinstance(retry, int):
-            retry = RetryPolicy(max_attempts=retry)
+            if retry < 1:
+                self._problems.append(
+                    Problem(f"{loc}.retry", f"retry needs at least 1 attempt, got {retry}")
+                )
+                retry = None
+            else:
+                retry = RetryPolicy(max_attempts=retry)
         if cache is True:
             cache = CachePolicy()
         elif cache is False:
             cache = None
-        if timeout is not None and timeout <= 0:
-            self._problems.append(Problem(f"{loc}.timeout", "timeout must be positive"))
+        elif cache is not None and not isinstance(cache, CachePolicy):
+            self._problems.append(
+                Problem(f"{loc}.cache", "cache must be True, False or a CachePolicy")
+            )
+            cache = None
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+                self._problems.append(
+                    Problem(
+                        f"{loc}.timeout", f"timeout must be a number of seconds, got {timeout!r}"
+                    )
+                )
+                timeout = None
+            elif not timeout > 0:
+                self._problems.append(Problem(f"{loc}.timeout", "timeout must be positive"))
+        if args is not None and not isinstance(args, Mapping):
+            self._problems.append(
+                Problem(f"{loc}.args", "args must be a mapping of names to values")
+            )
+            args = None
         self.nodes[name] = NodeDef(
             name=name,
             fn=fn,
@@ -257,7 +282,11 @@ class Graph:
             problems.append(Problem("entry", "no entry node"))
         elif self.entry not in self.nodes:
             problems.append(Problem("entry", f"entry node {self.entry!r} does not exist"))
-        if not isinstance(self.max_steps, int) or self.max_steps < 1:
+        if (
+            isinstance(self.max_steps, bool)
+            or not isinstance(self.max_steps, int)
+            or self.max_steps < 1
+        ):
             problems.append(Problem("max_steps", "max_steps must be a positive integer"))
         schema: StateSchema | None = None
         if self.state_schema is not None:
@@ -317,6 +346,7 @@ class Graph:
             except (TypeError, ValueError):
                 takes_ctx = False
             is_async = is_async_callable(fn)
+            problems.extend(_check_callable_args(fn, nd.args, takes_ctx, f"{loc}.args"))
         mode: NodeMode
         if is_async:
             mode = "async"
@@ -343,6 +373,9 @@ class Graph:
         )
 
     def _target_ok(self, target: str, loc: str, problems: list[Problem]) -> bool:
+        if not isinstance(target, str):
+            problems.append(Problem(loc, f"a target must be a node name, got {target!r}"))
+            return False
         if target == END or target in self.nodes:
             return True
         problems.append(Problem(loc, f"unknown node {target!r}"))
@@ -436,3 +469,35 @@ class Graph:
                 problems.append(
                     Problem(f"nodes.{name}", f"node {name!r} cannot be reached from the entry")
                 )
+
+
+def _check_callable_args(
+    fn: Callable[..., Any], args: Mapping[str, Any], takes_ctx: bool, location: str
+) -> list[Problem]:
+    """A callable node's static ``args`` must bind to its parameters (after the state and
+    ``ctx``), or the node would fail with a TypeError on every call."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []  # builtins without a signature: found out when called
+    name = getattr(fn, "__name__", repr(fn))
+    params = sig.parameters.values()
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        known = {
+            p.name
+            for p in params
+            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        }
+        unknown = [
+            Problem(f"{location}.{arg}", f"{name!r} takes no argument {arg!r}")
+            for arg in args
+            if arg not in known
+        ]
+        if unknown:
+            return unknown
+    leading = (None, None) if takes_ctx else (None,)
+    try:
+        sig.bind(*leading, **args)
+    except TypeError as exc:
+        return [Problem(location, f"{name!r} cannot be called with these args: {exc}")]
+    return []

@@ -20,7 +20,8 @@ class RetryPolicy:
     ``min(max_delay, initial_delay * backoff ** (n - 1))``, with "equal jitter" (half fixed,
     half random) so that many runs failing together do not retry in lockstep.
     ``retry_on`` names exception classes (matched against the class and its bases by
-    name, so specs can name them); empty means every ``Exception``.
+    name, so specs can name them; classes given instead are stored by name); empty means
+    every ``Exception``.
     """
 
     max_attempts: int = 3
@@ -31,6 +32,11 @@ class RetryPolicy:
     retry_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # retry_on="ValueError" or (ValueError,) would otherwise never match anything.
+        retry_on: Any = self.retry_on
+        if isinstance(retry_on, str | type):
+            retry_on = (retry_on,)
+        object.__setattr__(self, "retry_on", names_of(tuple(retry_on)))
         if self.max_attempts < 1:
             raise ValueError("retry.max_attempts must be at least 1")
         if self.initial_delay < 0 or self.max_delay < 0:
@@ -50,7 +56,14 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        base = min(self.max_delay, self.initial_delay * self.backoff ** (attempt - 1))
+        base = self.initial_delay
+        # Grow step by step, stopping at the cap: backoff ** attempt overflows a float
+        # after ~1000 attempts of a "retry for a long time" policy.
+        for _ in range(attempt - 1):
+            if base >= self.max_delay or base == 0 or self.backoff == 1:
+                break
+            base *= self.backoff
+        base = min(self.max_delay, base)
         if not self.jitter:
             return base
         return base / 2 + random.uniform(0, base / 2)
@@ -68,6 +81,16 @@ class CachePolicy:
     keys: tuple[str, ...] = ()
     ttl: float | None = None
     max_entries: int = 1024
+
+    def __post_init__(self) -> None:
+        if isinstance(self.keys, str):
+            object.__setattr__(self, "keys", (self.keys,))
+        else:
+            object.__setattr__(self, "keys", tuple(self.keys))
+        if self.ttl is not None and not self.ttl > 0:
+            raise ValueError("cache.ttl must be positive (or None to keep entries)")
+        if self.max_entries < 1:
+            raise ValueError("cache.max_entries must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ class Reducer(StrEnum):
 
 
 def _append(old: Any, new: Any) -> Any:
+    if old is not None and not isinstance(old, list | tuple):
+        raise TypeError(f"the key holds {type(old).__name__}, not a list")
     base = list(old) if old is not None else []
     if isinstance(new, list):
         base.extend(new)
@@ -40,7 +42,9 @@ def _add(old: Any, new: Any) -> Any:
 def _merge(old: Any, new: Any) -> Any:
     if not isinstance(new, Mapping):
         raise TypeError(f"merge needs an object, got {type(new).__name__}")
-    merged = dict(old) if isinstance(old, Mapping) else {}
+    if old is not None and not isinstance(old, Mapping):
+        raise TypeError(f"the key holds {type(old).__name__}, not an object")
+    merged = dict(old) if old is not None else {}
     merged.update(new)
     return merged
 
@@ -76,7 +80,7 @@ def merge_updates(
 
     ``updates`` holds ``(node, update)`` pairs in a deterministic order. The delta maps
     every written key to its new value. Two nodes writing one replace-key in the same
-    step is an error naming both.
+    step is an error naming both. On an error ``state`` is left as it was.
     """
     delta: State = {}
     if len(updates) == 1:
@@ -84,10 +88,10 @@ def merge_updates(
         for key, value in update.items():
             reducer = reducers.get(key)
             if reducer is None or reducer is Reducer.REPLACE:
-                state[key] = value
+                delta[key] = value
             else:
-                state[key] = _combine(reducer, node, key, state.get(key), value)
-            delta[key] = state[key]
+                delta[key] = _combine(reducer, node, key, state.get(key), value)
+        state.update(delta)
         return delta
     writers: dict[str, str] = {}
     for node, update in updates:
@@ -101,10 +105,11 @@ def merge_updates(
                         "or let one node write it"
                     )
                 writers[key] = node
-                state[key] = value
+                delta[key] = value
             else:
-                state[key] = _combine(reducer, node, key, state.get(key), value)
-            delta[key] = state[key]
+                old = delta[key] if key in delta else state.get(key)
+                delta[key] = _combine(reducer, node, key, old, value)
+    state.update(delta)
     return delta
 
 
@@ -124,8 +129,24 @@ class StateSchema:
         self._validator: jsonschema.protocols.Validator | None = None
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             self._model = schema
+        elif not isinstance(schema, Mapping):
+            raise StateError(
+                "a state schema must be a JSON Schema object or a Pydantic model class, "
+                f"not {type(schema).__name__}"
+            )
         else:
-            cls = jsonschema.validators.validator_for(schema)
+            if "$schema" in schema:
+                # Without a default, an unknown $schema only warns and falls back.
+                found = (
+                    jsonschema.validators.validator_for(schema, default=None)  # type: ignore[arg-type]
+                    if isinstance(schema["$schema"], str)
+                    else None
+                )
+                if found is None:
+                    raise StateError(f"invalid state schema: unknown $schema {schema['$schema']!r}")
+                cls = found
+            else:
+                cls = jsonschema.validators.validator_for(schema)
             try:
                 cls.check_schema(dict(schema))
             except jsonschema.SchemaError as exc:

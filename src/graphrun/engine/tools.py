@@ -88,7 +88,7 @@ def make_tool(
     )
     is_async = inspect.iscoroutinefunction(fn)
     doc = description or inspect.getdoc(fn) or ""
-    shown = ", ".join(str(p) for p in rest)
+    shown = ", ".join(_format_param(p) for p in rest)
     return Tool(
         name=name,
         fn=fn,
@@ -102,12 +102,29 @@ def make_tool(
     )
 
 
+def _format_param(p: inspect.Parameter) -> str:
+    # str(p) would quote annotations that are strings (``from __future__ import annotations``).
+    text: str = p.name
+    if p.kind is inspect.Parameter.VAR_POSITIONAL:
+        text = "*" + text
+    elif p.kind is inspect.Parameter.VAR_KEYWORD:
+        text = "**" + text
+    if p.annotation is not inspect.Parameter.empty:
+        ann = p.annotation
+        text += ": " + (ann if isinstance(ann, str) else inspect.formatannotation(ann))
+    if p.default is not inspect.Parameter.empty:
+        text += f" = {p.default!r}"
+    return text
+
+
 class ToolRegistry:
     """Named tools. ``default_registry`` is the process-wide one the decorator fills."""
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
         self._entry_points_loaded = False
+        self.load_errors: dict[str, str] = {}
+        """Entry points that could not be loaded: entry point name -> why."""
 
     def register(self, tool: Tool, *, replace: bool = False) -> Tool:
         existing = self._tools.get(tool.name)
@@ -134,7 +151,9 @@ class ToolRegistry:
         try:
             return self._tools[name]
         except KeyError:
-            raise ToolError(f"unknown tool {name!r}") from None
+            broken = "; ".join(f"{ep}: {why}" for ep, why in sorted(self.load_errors.items()))
+            hint = f" (tool entry points that failed to load: {broken})" if broken else ""
+            raise ToolError(f"unknown tool {name!r}{hint}") from None
 
     def __contains__(self, name: object) -> bool:
         self.load_entry_points()
@@ -149,19 +168,22 @@ class ToolRegistry:
 
     def load_entry_points(self) -> None:
         """Import the ``graphrun.tools`` entry points once. Each names a module (whose
-        decorators register tools) or a callable/Tool registered under the entry's name."""
+        decorators register tools) or a callable/Tool registered under the entry's name.
+
+        One broken entry point does not hide the others: its error is kept in
+        :attr:`load_errors` and named when a tool cannot be found."""
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 obj = ep.load()
+                if isinstance(obj, Tool):
+                    self.register(obj)
+                elif callable(obj) and not inspect.isclass(obj):
+                    self.add(obj, ep.name)
             except Exception as exc:
-                raise ToolError(f"cannot load tool entry point {ep.name!r}: {exc}") from exc
-            if isinstance(obj, Tool):
-                self.register(obj)
-            elif callable(obj) and not inspect.isclass(obj):
-                self.add(obj, ep.name)
+                self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
 
 
 default_registry = ToolRegistry()
