@@ -89,11 +89,6 @@ def test_the_router_sees_the_state() -> None:
     assert routed(g, "a", {"go": False}) == [END]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CompiledNode.route lets a router's own exception escape unwrapped: it should "
-    "become a ConditionError naming the node, like conditions do",
-)
 def test_a_failing_router_is_a_condition_error_naming_the_node() -> None:
     g = Graph().add_node("a", noop).add_node("b", noop, final=True)
     g.add_conditional_edges("a", lambda s: s["missing"])

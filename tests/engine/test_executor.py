@@ -313,11 +313,6 @@ async def test_a_router_choosing_an_unknown_node_fails_the_run() -> None:
     assert "router of node 'a' chose unknown node 'ghost'" in result.error["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a router function that raises escapes Executor.start as a raw exception: "
-    "_step only turns StateError/ConditionError from _route into a failed run",
-)
 async def test_a_router_that_raises_fails_the_run() -> None:
     g = Graph().add_node("a", lambda s: None)
     g.add_conditional_edges("a", lambda s: s["missing"])
@@ -451,12 +446,6 @@ async def test_every_update_is_validated(schema: Any) -> None:
     assert "state after step 4 (bad) breaks the state schema: n" in result.error["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Executor._step merges a step's updates into the live state before validating it "
-    "against the schema, so the failed run's RunResult.state holds the rejected update while "
-    "the stored checkpoint does not",
-)
 async def test_an_update_rejected_by_the_schema_is_not_applied() -> None:
     g = Graph(state_schema=SCHEMA).add_node("bad", put("n", "many")).add_edge("bad", END)
     result = await run(g, {"n": 1})

@@ -142,13 +142,6 @@ async def test_cancel_between_steps_from_another_task() -> None:
     assert (loaded.status, loaded.step, loaded.state) == (RunStatus.CANCELLED, 1, {"a": 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cancel() called from inside the run's own task (an inline node, tool, router or "
-    "named condition) also calls task.cancel() on that task: the pending CancelledError is "
-    "delivered inside _finish (drain_before_final) and escapes start() instead of a "
-    "cancelled result; cancel() should not cancel the current task, only set the flag",
-)
 async def test_cancel_between_steps_lets_the_current_step_finish() -> None:
     holder: dict[str, Executor] = {}
     ran: list[str] = []
@@ -213,11 +206,6 @@ async def test_an_outside_cancel_is_a_crash_not_a_cancel() -> None:
     assert EventType.RUN_CANCELLED not in [e.type for e in cp.events["r"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Executor keeps _cancel_requested (and the cancel reason) after a run ends: the "
-    "next start()/resume() on the same executor is cancelled before its first step",
-)
 async def test_an_executor_can_run_again_after_a_cancel() -> None:
     entered = asyncio.Event()
 
@@ -235,12 +223,6 @@ async def test_an_executor_can_run_again_after_a_cancel() -> None:
     assert second.status is RunStatus.COMPLETED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run of inline nodes never yields to the event loop (no await between steps "
-    "without a checkpointer or with write-behind), so other tasks starve and cancel() "
-    "from another task cannot arrive until the run ends",
-)
 async def test_a_long_inline_run_lets_other_tasks_run() -> None:
     g = Graph(max_steps=20_000).add_node("spin", tool="increment", args={"key": "n"})
     g.add_edge("spin", "spin")

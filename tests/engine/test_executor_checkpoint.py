@@ -137,15 +137,7 @@ async def test_exit_durability_writes_the_start_and_the_end() -> None:
     [
         "sync",
         "async",
-        pytest.param(
-            "exit",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="with durability='exit', Executor._finish writes only an events record "
-                "when a run fails, is cancelled or stops at max_steps: the stored state stays "
-                "the input (step 0) instead of the state the run ended with",
-            ),
-        ),
+        "exit",
     ],
 )
 async def test_a_failed_run_stores_the_state_it_ended_with(durability: str) -> None:
@@ -175,12 +167,6 @@ class CountingCheckpointer(MemoryCheckpointer):
         return super().save(record)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with durability='exit', Executor._step still commits an events-only record "
-    "(node_started) before every step that has a non-inline node, so a run writes on every "
-    "step instead of only at its start and end",
-)
 async def test_exit_durability_writes_only_at_the_end_with_thread_nodes() -> None:
     wf, cp = Workflow(), CountingCheckpointer()
     result = await Executor(wf.graph, checkpointer=cp, durability="exit").start({"i": 0})

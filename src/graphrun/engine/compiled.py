@@ -70,7 +70,12 @@ class CompiledNode:
                     out.append(br.target)
                     break
         elif self.router is not None:
-            chosen = self.router(state)
+            try:
+                chosen = self.router(state)
+            except Exception as exc:
+                raise ConditionError(
+                    f"router of node {self.name!r} failed: {type(exc).__name__}: {exc}"
+                ) from exc
             if chosen is None:
                 out.append(END)
             elif isinstance(chosen, str):

@@ -34,6 +34,7 @@ from graphrun.engine.status import RunStatus
 
 Durability = Literal["sync", "async", "exit"]
 DEFAULT_SNAPSHOT_EVERY = 20
+YIELD_EVERY_S = 0.005
 
 
 @dataclass(slots=True)
@@ -125,6 +126,7 @@ class Executor:
         self._contexts: dict[str, NodeContext] = {}
         self._patch: State | None = None
         self._skip_before = -1
+        self._done_step = 0  # the last step that completed (and was handed to the recorder)
 
     # -- public API -----------------------------------------------------------------
 
@@ -222,8 +224,11 @@ class Executor:
         """Cancel the run: between steps, or at once while nodes are awaited."""
         self._cancel_requested = True
         self._cancel_reason = reason
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        task = self._task
+        # From inside the run (a node, a router) the flag is enough: the loop sees it
+        # before the next step, and cancelling our own task would hit the final write.
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
 
     @property
     def run_id(self) -> str:
@@ -235,17 +240,28 @@ class Executor:
         self, state: State, step: int, pending: list[str], barriers: dict[str, list[str]]
     ) -> RunResult:
         self._task = asyncio.current_task()
+        self._done_step = step
         try:
             return await self._loop(state, step, pending, barriers)
         finally:
+            # Ready for another run: nothing of this one may leak into it.
             self._task = None
+            self._cancel_requested = False
+            self._cancel_reason = ""
+            self._journals, self._contexts, self._patch = {}, {}, None
+            self._skip_before = -1
 
     async def _loop(
         self, state: State, step: int, pending: list[str], barriers: dict[str, list[str]]
     ) -> RunResult:
         graph = self.graph
+        yielded = time.perf_counter()
         try:
             while pending:
+                if time.perf_counter() - yielded > YIELD_EVERY_S:
+                    # Inline steps never await: give other runs (and cancel()) a turn.
+                    await asyncio.sleep(0)
+                    yielded = time.perf_counter()
                 self._rec.raise_write_error()
                 if self._cancel_requested:
                     raise _StopRunError(RunStatus.CANCELLED, None, self._cancel_reason)
@@ -272,6 +288,7 @@ class Executor:
                 except UnstorableError as exc:
                     info = {"type": "StateError", "message": str(exc)}
                     raise _StopRunError(RunStatus.FAILED, info, str(exc)) from None
+                self._done_step = step
                 if not final and any(graph.nodes[n].interrupt_after for n in wave):
                     done = [n for n in wave if graph.nodes[n].interrupt_after]
                     raise _PauseRunError({"kind": "after", "nodes": done}, pending, step)
@@ -305,7 +322,11 @@ class Executor:
         if self._rec.active:
             for node in nodes:
                 self._rec.emit(EventType.NODE_STARTED, node=node.name, step=step)
-            if self.checkpointer is not None and any(n.mode != "inline" for n in nodes):
+            if (
+                self.checkpointer is not None
+                and self.durability != "exit"
+                and any(n.mode != "inline" for n in nodes)
+            ):
                 # Slow nodes: let watchers see node_started before the step ends.
                 await self._rec.commit(
                     StepRecord(self._run_id, step, "events", RunStatus.RUNNING, []),
@@ -354,17 +375,19 @@ class Executor:
                     step=step,
                     data={"update": dict(update or {}), "duration_ms": round(duration * 1000, 3)},
                 )
+        # With a schema, merge into a copy: a rejected update must not reach the state.
+        merged = dict(state) if graph.schema is not None else state
         try:
-            delta = merge_updates(state, updates, graph.reducers) if updates else {}
+            delta = merge_updates(merged, updates, graph.reducers) if updates else {}
             if patch:
-                delta = {**{k: state[k] for k in patch}, **delta}
+                delta = {**{k: merged[k] for k in patch}, **delta}
             if graph.schema is not None and delta:
-                graph.schema.validate(state, after=f"step {step} ({', '.join(wave)})")
-            nxt = self._route(nodes, state, barriers)
+                graph.schema.validate(merged, after=f"step {step} ({', '.join(wave)})")
+            nxt = self._route(nodes, merged, barriers)
         except (StateError, ConditionError) as exc:
             info = {"type": type(exc).__name__, "message": str(exc), "step": step}
             raise _StopRunError(RunStatus.FAILED, info, str(exc)) from None
-        return state, nxt, barriers, delta
+        return merged, nxt, barriers, delta
 
     def _interrupted(
         self, interrupts: list[NodeInterrupt], wave: list[str], step: int
@@ -557,6 +580,26 @@ class Executor:
         data: dict[str, Any] = {"message": stop.message}
         if stop.error:
             data["error"] = stop.error
+        if (
+            self.durability == "exit"
+            and self.checkpointer is not None
+            and self._rec.checkpointed < self._done_step
+        ):
+            # exit mode has written nothing since the start: keep the state it ended with.
+            await self._rec.commit(
+                StepRecord(
+                    run_id=self._run_id,
+                    step=self._done_step,
+                    kind="checkpoint",
+                    status=RunStatus.RUNNING,
+                    events=[],
+                    delta={},
+                    snapshot=dict(state),
+                    pending=list(pending),
+                    barriers={k: list(v) for k, v in barriers.items()},
+                ),
+                wait=False,
+            )
         self._rec.emit(kind, step=step, data=data)
         if self.checkpointer is None:
             self._rec.publish_now()
