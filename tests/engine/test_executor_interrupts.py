@@ -187,3 +187,27 @@ async def test_a_non_json_input_is_refused_before_the_run_starts() -> None:
     g.add_edge("a", END)
     with pytest.raises(StateError, match="not JSON"):
         await Executor(g.compile(), checkpointer=MemoryCheckpointer()).start({"x": object()})
+
+
+async def test_every_failed_node_of_a_wave_gets_its_node_failed_event() -> None:
+    g = Graph("two_fail")
+    g.add_node("start", tool="noop")
+    g.add_node("x", tool="fail", args={"message": "x broke"})
+    g.add_node("y", tool="fail", args={"message": "y broke"})
+    g.add_edge("start", "x").add_edge("start", "y")
+    g.add_edge("x", END).add_edge("y", END)
+    sink = MemoryEventSink()
+    r = await Executor(g.compile(), sink=sink).start({})
+    assert r.status is RunStatus.FAILED
+    assert r.error is not None
+    assert r.error["node"] == "x"  # the first in declaration order decides
+    failed = {e.node: e.data["message"] for e in sink.events if e.type.value == "node_failed"}
+    assert failed == {"x": "x broke", "y": "y broke"}
+
+
+async def test_invoke_inside_a_running_loop_says_to_await_ainvoke() -> None:
+    g = Graph("g")
+    g.add_node("a", tool="noop")
+    g.add_edge("a", END)
+    with pytest.raises(RuntimeError, match="ainvoke"):
+        g.compile().invoke({})

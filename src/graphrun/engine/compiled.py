@@ -149,7 +149,11 @@ class CompiledGraph:
 
     def invoke(self, state: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
         """Blocking :meth:`ainvoke`, for scripts and notebooks without a running loop."""
-        return asyncio.run(self.ainvoke(state, **kwargs))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.ainvoke(state, **kwargs))
+        raise RuntimeError("invoke() cannot run inside a running event loop; await ainvoke()")
 
     def mermaid(self) -> str:
         """A Mermaid flowchart of the graph."""

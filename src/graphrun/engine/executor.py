@@ -190,7 +190,15 @@ class Executor:
         self._bind(run_id)
         self._rec.seq = cp.last_seq
         if cp.status.is_final:
-            return RunResult(run_id, cp.status, cp.state, cp.step, cp.pending, cp.error)
+            return RunResult(
+                run_id,
+                cp.status,
+                cp.state,
+                cp.step,
+                cp.pending,
+                cp.error,
+                f"the run already ended ({cp.status.value}); nothing to resume",
+            )
         resumed: dict[str, Any] = {"step": cp.step, "pending": cp.pending}
         if cp.status is RunStatus.INTERRUPTED and cp.interrupt:
             self._answer(cp.interrupt, cp.step, None if input is _NO_INPUT else input)
@@ -354,6 +362,7 @@ class Executor:
         self._journals = {}
         self._contexts = {}
         updates: list[tuple[str, Update]] = []
+        first_failure: NodeFailedError | None = None
         for node, res in zip(nodes, results, strict=True):
             if isinstance(res, NodeInterrupt):
                 continue  # another node of the wave failed: that decides the step
@@ -364,7 +373,8 @@ class Executor:
                     res if isinstance(res, NodeFailedError) else NodeFailedError(node.name, res, 1)
                 )
                 self._rec.emit(EventType.NODE_FAILED, node=node.name, step=step, data=failed.info)
-                raise _StopRunError(RunStatus.FAILED, failed.info, str(failed))
+                first_failure = first_failure or failed
+                continue
             update, duration = res
             if update:
                 updates.append((node.name, update))
@@ -375,6 +385,9 @@ class Executor:
                     step=step,
                     data={"update": dict(update or {}), "duration_ms": round(duration * 1000, 3)},
                 )
+        if first_failure is not None:
+            # Every failed node of the wave has its node_failed; the first decides the run.
+            raise _StopRunError(RunStatus.FAILED, first_failure.info, str(first_failure))
         # With a schema, merge into a copy: a rejected update must not reach the state.
         merged = dict(state) if graph.schema is not None else state
         try:

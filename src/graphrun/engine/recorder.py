@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable
@@ -53,6 +54,7 @@ class RunRecorder:
         self.seq = 0
         self.checkpointed = -1  # the last step with a checkpoint row
         self._buf: list[Event] = []
+        self._lock = threading.Lock()
         self._held: list[Event] = []  # exit mode: events waiting for the final write
         self._inflight: deque[tuple[asyncio.Future[None], list[Event]]] = deque()
         self._write_error: BaseException | None = None
@@ -72,11 +74,14 @@ class RunRecorder:
 
     def append(self, event: Event) -> None:
         """Add an event built elsewhere (``ctx.log``); safe from a worker thread."""
-        # Looked up on every call: the buffer is swapped at each commit.
-        self._buf.append(event)
+        # A node's thread may log while the loop takes the buffer to commit it: the lock
+        # makes the event land wholly in this commit or wholly in the next.
+        with self._lock:
+            self._buf.append(event)
 
     def _take(self) -> list[Event]:
-        events, self._buf = self._buf, []
+        with self._lock:
+            events, self._buf = self._buf, []
         for e in events:
             self.seq += 1
             e.seq = self.seq
@@ -144,7 +149,8 @@ class RunRecorder:
             for e in events:
                 e.seq = 0
                 e.data = json_safe(e.data)
-            self._buf = events + self._buf
+            with self._lock:
+                self._buf = events + self._buf
             raise UnstorableError(
                 f"step {record.step}: the state or an event is not JSON: {exc}"
             ) from None
