@@ -549,3 +549,18 @@ def test_the_engine_never_calls_eval_exec_or_compile() -> None:
             ):
                 offenders.append(f"{path.name}:{node.lineno} {node.func.id}()")
     assert offenders == []
+
+
+def test_the_default_registry_finds_conditions_of_tool_entry_points() -> None:
+    """A fresh process that never imported the code review package still finds its named
+    condition, because looking one up loads the graphrun.tools entry points."""
+    import subprocess
+    import sys
+
+    code = (
+        "from graphrun.engine.conditions import default_conditions\n"
+        "assert 'quality_below_threshold' in default_conditions\n"
+        "print(default_conditions.get('quality_below_threshold').source)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "quality_below_threshold"

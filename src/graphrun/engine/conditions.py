@@ -449,10 +449,18 @@ class NamedCondition:
 
 
 class ConditionRegistry:
-    """Named conditions, like tools."""
+    """Named conditions, like tools. ``loader`` runs once before the first lookup (the
+    default registry imports the ``graphrun.tools`` entry points there, since a package's
+    module registers its conditions along with its tools)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loader: Callable[[], None] | None = None) -> None:
         self._items: dict[str, NamedCondition] = {}
+        self._loader = loader
+
+    def _load(self) -> None:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader()
 
     def add(
         self, name: str, fn: Callable[[Mapping[str, Any]], Any], description: str = ""
@@ -463,19 +471,28 @@ class ConditionRegistry:
         return cond
 
     def get(self, name: str) -> NamedCondition:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
             raise ConditionError(f"unknown named condition {name!r}") from None
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[NamedCondition]:
+        self._load()
         return iter(sorted(self._items.values(), key=lambda c: c.source))
 
 
-default_conditions = ConditionRegistry()
+def _load_tool_entry_points() -> None:
+    from graphrun.engine.tools import default_registry
+
+    default_registry.load_entry_points()
+
+
+default_conditions = ConditionRegistry(loader=_load_tool_entry_points)
 
 
 def condition(
