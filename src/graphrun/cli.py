@@ -154,6 +154,8 @@ def serve(
         port=settings.port,
         log_config=None,  # graphrun configures logging itself
         ws_max_size=settings.max_body_bytes,
+        # Events are small JSON: compressing each costs more CPU than it saves.
+        ws_per_message_deflate=False,
     )
 
 

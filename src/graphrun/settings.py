@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         None, gt=0, description="Prune finished runs older than this many days (off if unset)."
     )
     log_file: Path | None = Field(
-        Path("logs.json"), description="JSON-lines log file (rotated); unset for none."
+        Path("logs.json"), description="JSON-lines log file (rotated); empty for none."
     )
     log_max_bytes: int = Field(1_000_000, ge=1024, description="Rotate the log file at this size.")
     log_backups: int = Field(5, ge=0, description="Rotated log files kept.")
@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     register_examples: bool = Field(
         True, description="Register the code review graph as `code_review` at start-up."
     )
+
+    @field_validator("log_file", mode="before")
+    @classmethod
+    def _empty_means_no_file(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def database_kind(self) -> str:

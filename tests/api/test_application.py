@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,28 @@ def test_tool_modules_come_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setenv("GRAPHRUN_TOOL_MODULES", '["a.b", "c"]')
     assert Settings().tool_modules == ["a.b", "c"]
+
+
+async def test_retention_prunes_finished_runs_older_than_the_setting(tmp_path: Path) -> None:
+    from tests.api.support import COUNTER_SPEC, create_graph
+
+    settings = make_settings(tmp_path, retention_days=1)
+    async with running_app(settings) as (app, client):
+        await create_graph(client, {**COUNTER_SPEC, "graph_id": "counter"})
+        r = await client.post(
+            "/graph/run?wait=true", json={"graph_id": "counter", "initial_state": {}}
+        )
+        run_id = r.json()["run_id"]
+        manager = app.state.services.manager
+        assert await manager.prune_expired() == 0  # finished just now: kept
+        manager.limits.retention_days = 0.0
+        await asyncio.sleep(0.01)
+        assert await manager.prune_expired() == 1
+        assert (await client.get(f"/graph/state/{run_id}")).status_code == 404
+
+
+def test_an_empty_log_file_setting_means_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphrun.settings import Settings
+
+    monkeypatch.setenv("GRAPHRUN_LOG_FILE", "")
+    assert Settings().log_file is None

@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 snapshot_every=settings.snapshot_every,
                 lease_seconds=settings.lease_seconds,
                 recovery_max_attempts=settings.recovery_max_attempts,
+                retention_days=settings.retention_days,
             ),
         )
         services = Services(settings=settings, store=store, bus=bus, manager=manager)

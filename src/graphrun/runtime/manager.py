@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graphrun.bus.base import EventBus
@@ -52,6 +53,8 @@ class ManagerLimits:
     snapshot_every: int = 20
     lease_seconds: float = 30.0
     recovery_max_attempts: int = 3
+    retention_days: float | None = None
+    retention_every_s: float = 3600.0
 
 
 class RunManager:
@@ -91,6 +94,8 @@ class RunManager:
             self._workers.append(asyncio.create_task(self._worker(), name=f"graphrun-worker-{i}"))
         await self.recover()
         self._background.append(asyncio.create_task(self._recovery_loop()))
+        if self.limits.retention_days is not None:
+            self._background.append(asyncio.create_task(self._retention_loop()))
 
     async def stop(self) -> None:
         """Stop executing. Runs in flight keep their status and resume on the next start."""
@@ -411,6 +416,24 @@ class RunManager:
                 await self.recover()
             except Exception:
                 log.exception("recovery pass failed")
+
+    async def prune_expired(self) -> int:
+        """Delete finished runs older than the retention period (0 when it is off)."""
+        if self.limits.retention_days is None:
+            return 0
+        cutoff = datetime.now(UTC) - timedelta(days=self.limits.retention_days)
+        removed = await self.store.prune(cutoff)
+        if removed:
+            log.info("pruned finished runs", removed=removed, before=cutoff.isoformat())
+        return removed
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await self.prune_expired()
+            except Exception:
+                log.exception("retention pass failed")
+            await asyncio.sleep(self.limits.retention_every_s)
 
 
 async def _until_terminal(sub: Any) -> None:
