@@ -327,7 +327,9 @@ class RunManager:
         self._executors[run_id] = executor
         heartbeat = asyncio.create_task(self._heartbeat(run_id))
         try:
-            if await self.store.load(run_id) is None:
+            if run.last_seq <= 1:
+                # Only run_queued so far: nothing was checkpointed (run_started goes
+                # with the first checkpoint), so there is nothing to load.
                 result = await executor.start(run.input, run_id=run_id, after_seq=run.last_seq)
             elif answer is _UNANSWERED:
                 result = await executor.resume(run_id)

@@ -46,8 +46,9 @@ async def stream_run(ws: WebSocket, run_id: str, after: int, services: Services)
             if event.is_terminal:
                 await ws.close(code=1000)
                 return
-        latest = await services.store.get_run(run_id)
-        if latest is not None and latest.status.is_final and latest.last_seq <= last:
+        if run.status.is_final:
+            # Ended before we subscribed: its terminal event was in the history (or
+            # seq <= after); nothing more will come.
             await ws.close(code=1000)
             return
         while True:
