@@ -16,9 +16,7 @@ class Subscription:
     than slowing the run or growing without bound; it can reconnect from its last seq.
     """
 
-    def __init__(
-        self, run_id: str, maxsize: int, on_close: Callable[[Subscription], None]
-    ) -> None:
+    def __init__(self, run_id: str, maxsize: int, on_close: Callable[[Subscription], None]) -> None:
         self.run_id = run_id
         self.maxsize = maxsize
         self.overflowed = False
