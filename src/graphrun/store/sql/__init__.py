@@ -1,0 +1,1 @@
+"""The SQL stores: one schema (``tables``), SQLite and Postgres backends."""
