@@ -42,6 +42,9 @@ class StepRecord:
     nodes: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
     interrupt: Any = None
+    # The executor waits for this record before going on: a store may commit it at
+    # once instead of batching it with others (it need not).
+    urgent: bool = False
 
 
 @dataclass(slots=True)
@@ -118,6 +121,7 @@ class MemoryCheckpointer:
         self.status: dict[str, RunStatus] = {}
         self.errors: dict[str, dict[str, Any] | None] = {}
         self.interrupts: dict[str, Any] = {}
+        self._steps: dict[str, set[int]] = {}  # checkpointed steps per run, for fencing
 
     def save(self, record: StepRecord) -> Awaitable[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -133,9 +137,9 @@ class MemoryCheckpointer:
 
     def _apply(self, record: StepRecord) -> None:
         # Everything is copied and checked first, so a failed save changes nothing.
-        rows = self.rows.get(record.run_id, [])
         events = self.events.get(record.run_id, [])
-        if record.kind == "checkpoint" and any(r.step == record.step for r in rows):
+        steps = self._steps.setdefault(record.run_id, set())
+        if record.kind == "checkpoint" and record.step in steps:
             raise CheckpointConflictError(
                 f"run {record.run_id!r} already has a checkpoint for step {record.step}"
             )
@@ -162,6 +166,7 @@ class MemoryCheckpointer:
         stored = self.rows.setdefault(record.run_id, [])
         if row is not None:
             stored.append(row)
+            steps.add(row.step)
         self.events.setdefault(record.run_id, []).extend(new_events)
         self.status[record.run_id] = record.status
         self.errors[record.run_id] = json_copy(record.error)

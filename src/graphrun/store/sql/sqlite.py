@@ -166,6 +166,8 @@ class SqliteStore(SqlStore):
         if loop is not self._loop:
             self._writer.put(Pending(p, done, loop, False))
             return done
+        if record.urgent and not self._batch and self._commit_now(p, done):
+            return done  # the caller waits anyway: no loop turn, no batch
         self._batch.append((p, done))
         if len(self._batch) >= HANDOFF_AT:
             self._hand_off()
@@ -173,6 +175,32 @@ class SqliteStore(SqlStore):
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return done
+
+    def _commit_now(self, p: PreparedStep, done: asyncio.Future[None]) -> bool:
+        """Commit one record on the loop connection right away, if the writer thread is
+        idle and the lock is free; ``False`` leaves it to the usual batching."""
+        conn = self._loop_conn
+        if conn is None or self._handed:
+            return False
+        try:
+            results = write_steps(conn, [p], self._sql, self._compiler, fail_if_busy=True)
+        except BaseException as exc:
+            done.set_exception(exc)
+            return True
+        if results is None:  # another connection holds the lock
+            return False
+        err = results[0]
+        if err is None:
+            done.set_result(None)
+        else:
+            done.set_exception(err)
+        self._count_loop_commit()
+        return True
+
+    def _count_loop_commit(self) -> None:
+        self._loop_commits += 1
+        if self._loop_commits % WAL_CHECKPOINT_EVERY == 0 and self._writer is not None:
+            self._writer.put(WAL_CHECKPOINT)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -201,9 +229,7 @@ class SqliteStore(SqlStore):
                 fut.set_result(None)
             else:
                 fut.set_exception(err)
-        self._loop_commits += 1
-        if self._loop_commits % WAL_CHECKPOINT_EVERY == 0 and self._writer is not None:
-            self._writer.put(WAL_CHECKPOINT)
+        self._count_loop_commit()
 
     def _hand_off(self) -> None:
         batch, self._batch = self._batch, []
