@@ -266,6 +266,31 @@ class SqliteStore(SqlStore):
 
     async def _write(self, plan: Plan[T]) -> T:
         compiler = self._compiler
+        conn = self._loop_conn
+        if (
+            conn is not None
+            and not self._batch
+            and not self._handed
+            and asyncio.get_running_loop() is self._loop
+        ):
+            # A small write (a run, a lease) commits on the loop's connection like a step:
+            # a hand-off to the writer thread costs more, and keeps that thread busy and
+            # holding the GIL while the loop waits for it.
+            try:
+                conn.execute(BEGIN_WRITE)
+            except sqlite3.OperationalError as exc:
+                if not _sqlite_conn.is_busy(exc):
+                    raise
+            else:
+                try:
+                    result = run_sync(conn, compiler, plan)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                self._count_loop_commit()
+                return result
 
         def run(conn: sqlite3.Connection) -> T:
             return _in_transaction(conn, BEGIN_WRITE, lambda: run_sync(conn, compiler, plan))
@@ -277,6 +302,15 @@ class SqliteStore(SqlStore):
         assert self._readers is not None
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_now, plan)
+
+    async def _read_point(self, plan: Plan[T]) -> T:
+        # On the loop's own connection: a hand-off to a reader thread costs more than
+        # such a read, and decoding its JSON holds the GIL in either thread.
+        self._check_open()
+        conn = self._loop_conn
+        if conn is None or asyncio.get_running_loop() is not self._loop:
+            return await self._read(plan)
+        return _in_transaction(conn, BEGIN_READ, lambda: run_sync(conn, self._compiler, plan))
 
     def _read_now(self, plan: Plan[T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._reader_local, "conn", None)

@@ -40,6 +40,11 @@ class SqlStore(ABC):
     @abstractmethod
     async def _write(self, plan: Plan[T]) -> T: ...
 
+    async def _read_point(self, plan: Plan[T]) -> T:
+        """A read of one row or one run (bounded work): a backend may run it more cheaply
+        than a listing."""
+        return await self._read(plan)
+
     @abstractmethod
     def save(self, record: StepRecord) -> Awaitable[None]: ...
 
@@ -53,7 +58,7 @@ class SqlStore(ABC):
     async def migrate(self) -> None: ...
 
     async def load(self, run_id: str) -> RunCheckpoint | None:
-        return await self._read(q.load(run_id))
+        return await self._read_point(q.load(run_id))
 
     # -- graphs -------------------------------------------------------------------------
 
@@ -75,7 +80,7 @@ class SqlStore(ABC):
         return await self._write(q.update_graph(graph_id, name, spec_text, now_ts()))
 
     async def get_graph(self, graph_id: str, version: int | None = None) -> GraphRecord | None:
-        return await self._read(q.get_graph(graph_id, version))
+        return await self._read_point(q.get_graph(graph_id, version))
 
     async def list_graphs(self, *, limit: int | None = None, offset: int = 0) -> Page[GraphRecord]:
         check_page(limit, offset)
@@ -124,7 +129,7 @@ class SqlStore(ABC):
             raise RunExistsError(f"run {run_id!r} already exists") from None
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        return await self._read(q.get_run(run_id))
+        return await self._read_point(q.get_run(run_id))
 
     async def list_runs(
         self,
@@ -158,7 +163,7 @@ class SqlStore(ABC):
         )
 
     async def find_run_by_idempotency_key(self, key: str) -> RunRecord | None:
-        return await self._read(q.find_run_by_key(key))
+        return await self._read_point(q.find_run_by_key(key))
 
     # -- events and history ---------------------------------------------------------------
 
