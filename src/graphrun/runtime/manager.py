@@ -20,7 +20,7 @@ from graphrun.engine.checkpoint import StepRecord
 from graphrun.engine.compiled import CompiledGraph
 from graphrun.engine.errors import CheckpointConflictError, StateError
 from graphrun.engine.events import Event, EventType
-from graphrun.engine.executor import Durability, Executor
+from graphrun.engine.executor import Durability, Executor, RunResult
 from graphrun.engine.status import RunStatus
 from graphrun.logs import get_logger
 from graphrun.runtime.graphs import GraphCache
@@ -74,10 +74,13 @@ class RunManager:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
+        # Taken off the queue by a worker and not yet done with: neither enqueued again
+        # nor recovered meanwhile, or one process would run the run twice.
+        self._claimed: set[str] = set()
         self._executors: dict[str, Executor] = {}
         # Answers to interrupts waiting for a worker. Kept in memory on purpose: the run
-        # stays `interrupted` in the store until its resumed step commits, so a crash in
-        # between loses nothing but the request, which the client can repeat.
+        # stays `interrupted` in the store until a worker's executor takes the answer, so
+        # a crash before that loses nothing but the request, which the client can repeat.
         self._resume_inputs: dict[str, Any] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
@@ -110,7 +113,8 @@ class RunManager:
 
     @property
     def active(self) -> int:
-        return len(self._executors)
+        """Runs a worker has taken off the queue and not finished with."""
+        return len(self._claimed)
 
     @property
     def queued(self) -> int:
@@ -167,7 +171,7 @@ class RunManager:
         return run, True
 
     def _enqueue(self, run_id: str) -> None:
-        if run_id in self._queued or run_id in self._executors:
+        if run_id in self._queued or run_id in self._claimed:
             return
         self._queued.add(run_id)
         self._queue.put_nowait(run_id)
@@ -299,12 +303,17 @@ class RunManager:
         while True:
             run_id = await self._queue.get()
             self._queued.discard(run_id)
+            self._claimed.add(run_id)
             try:
                 await self._execute(run_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("run execution crashed", run_id=run_id)
+            finally:
+                self._claimed.discard(run_id)
+            if run_id in self._resume_inputs:  # answered while this worker was finishing
+                self._enqueue(run_id)
 
     async def _execute(self, run_id: str) -> None:
         answer = self._resume_inputs.pop(run_id, _UNANSWERED)
@@ -325,16 +334,12 @@ class RunManager:
             labels={"graph_id": run.graph_id},
         )
         self._executors[run_id] = executor
-        heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        # The executor runs in a task of its own so that losing the lease can stop it
+        # as a shutdown does: where it stands, recording nothing more.
+        work = asyncio.create_task(self._run(executor, run, answer))
+        heartbeat = asyncio.create_task(self._heartbeat(run_id, work))
         try:
-            if run.last_seq <= 1:
-                # Only run_queued so far: nothing was checkpointed (run_started goes
-                # with the first checkpoint), so there is nothing to load.
-                result = await executor.start(run.input, run_id=run_id, after_seq=run.last_seq)
-            elif answer is _UNANSWERED:
-                result = await executor.resume(run_id)
-            else:
-                result = await executor.resume(run_id, answer)
+            result = await work
             log.info(
                 "run ended",
                 run_id=run_id,
@@ -344,6 +349,11 @@ class RunManager:
             )
         except CheckpointConflictError as exc:
             log.warning("run taken over by another executor", run_id=run_id, error=str(exc))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not work.cancelled() or (task is not None and task.cancelling()):
+                raise  # this worker is being stopped
+            # The heartbeat found the lease held elsewhere: the new owner goes on.
         except StateError as exc:
             error = {"type": "StateError", "message": str(exc)}
             change = await self.store.set_status(
@@ -356,22 +366,41 @@ class RunManager:
             if change.event is not None:
                 self.bus.publish([change.event])
         finally:
+            # Not awaited: a stop() of this worker landing while it waited for the
+            # heartbeat would be taken for the heartbeat's cancellation and lost.
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
             self._executors.pop(run_id, None)
             with contextlib.suppress(Exception):
                 await self.store.release_lease(run_id, self.owner)
 
-    async def _heartbeat(self, run_id: str) -> None:
+    async def _run(self, executor: Executor, run: RunRecord, answer: Any) -> RunResult:
+        if run.last_seq <= 1:
+            # Only run_queued so far: nothing was checkpointed (run_started goes with the
+            # first checkpoint), so there is nothing to load.
+            return await executor.start(run.input, run_id=run.run_id, after_seq=run.last_seq)
+        if answer is _UNANSWERED:
+            return await executor.resume(run.run_id)
+        return await executor.resume(run.run_id, answer)
+
+    async def _heartbeat(self, run_id: str, work: asyncio.Task[RunResult]) -> None:
         period = self.limits.lease_seconds / 3
         while True:
             await asyncio.sleep(period)
-            if not await self.store.renew_lease(run_id, self.owner, self.limits.lease_seconds):
-                executor = self._executors.get(run_id)
-                if executor is not None:
+            try:
+                renewed = await self.store.renew_lease(
+                    run_id, self.owner, self.limits.lease_seconds
+                )
+            except Exception:
+                # Retried next period; should the lease run out meanwhile, fencing
+                # stops whichever executor writes second.
+                log.exception("could not renew the lease of a run", run_id=run_id)
+                continue
+            if not renewed:
+                if not work.done():
+                    # Another process took the run over: stop here without recording
+                    # a status (cancelling would end the run for the new owner too).
                     log.warning("lost the lease of a run; stopping it here", run_id=run_id)
-                    executor.cancel("lease lost")
+                    work.cancel()
                 return
 
     async def recover(self) -> int:
@@ -380,7 +409,7 @@ class RunManager:
         instead of being retried forever."""
         count = 0
         for run in await self.store.expired_runs(include_unleased=True, limit=1000):
-            if run.run_id in self._executors or run.run_id in self._queued:
+            if run.run_id in self._claimed or run.run_id in self._queued:
                 continue
             if run.status is RunStatus.RUNNING:
                 attempts = await self.store.add_recovery_attempt(run.run_id)
