@@ -31,12 +31,6 @@ GATE_SPEC: dict[str, Any] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the answer lives only in the executor until the resumed step's checkpoint: "
-    "the step's first record sets the run running and clears the interrupt, so a "
-    "recovery resumes without the answer",
-)
 async def test_a_resume_patch_survives_a_restart_during_the_resumed_step(
     tmp_path: Path, execution_log: Path
 ) -> None:

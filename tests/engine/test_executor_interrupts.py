@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from itertools import pairwise
 from typing import Any
 
@@ -211,3 +212,43 @@ async def test_invoke_inside_a_running_loop_says_to_await_ainvoke() -> None:
     g.add_edge("a", END)
     with pytest.raises(RuntimeError, match="ainvoke"):
         g.compile().invoke({})
+
+
+async def test_an_answer_survives_a_crash_in_the_step_it_resumed() -> None:
+    charged: list[int] = []
+    entered = asyncio.Event()
+
+    async def ask(state: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        ctx.once("charge", lambda: charged.append(1))
+        answer = ctx.interrupt("approve?")
+        entered.set()
+        await asyncio.sleep(float(state.get("linger", 0)))
+        return {"answer": answer}
+
+    g = Graph("crash")
+    g.add_node("ask", ask)
+    g.add_edge("ask", END)
+    compiled = g.compile()
+    cp = MemoryCheckpointer()
+    paused = await Executor(compiled, checkpointer=cp).start({"linger": 30})
+    assert paused.status is RunStatus.INTERRUPTED
+
+    # Answer, then the process dies while the resumed step runs (no cancel() call: the
+    # task is simply torn down, as at shutdown).
+    task = asyncio.ensure_future(Executor(compiled, checkpointer=cp).resume(paused.run_id, "yes"))
+    await asyncio.wait_for(entered.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    loaded = await cp.load(paused.run_id)
+    assert loaded is not None
+    assert loaded.status is RunStatus.RUNNING
+    assert loaded.interrupt["answer"] == "yes"
+
+    # Recovery resumes without input: the stored answer is used, effects not repeated.
+    cp.rows[paused.run_id][0].snapshot = {"linger": 0}  # let the retry finish quickly
+    done = await Executor(compiled, checkpointer=cp).resume(paused.run_id)
+    assert done.status is RunStatus.COMPLETED
+    assert done.state["answer"] == "yes"
+    assert charged == [1]
+    assert (await cp.load(paused.run_id)).interrupt is None  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graphrun.engine import EventType, RunStatus
+from graphrun.engine import EventType, Executor, RunStatus
 from graphrun.store import (
     GraphExistsError,
     GraphNotFoundError,
@@ -21,7 +21,7 @@ from graphrun.store import (
     StateNotSerializableError,
     Store,
 )
-from tests.store.conftest import new_run
+from tests.store.conftest import loop_graph, new_run
 
 # -- graphs -------------------------------------------------------------------------------
 
@@ -299,6 +299,20 @@ async def test_recovery_attempts_are_counted(store: Store) -> None:
     assert run.recovery_attempts == 2
     with pytest.raises(RunNotFoundError):
         await store.add_recovery_attempt("nope")
+
+
+async def test_a_checkpoint_resets_the_recovery_count(store: Store) -> None:
+    """The limit counts recoveries in a row that made no progress."""
+    run_id = await new_run(store)
+    await store.add_recovery_attempt(run_id)
+    await store.add_recovery_attempt(run_id)
+    result = await Executor(loop_graph(3), checkpointer=store).start(
+        {"n": 0}, run_id=run_id, after_seq=1
+    )
+    assert result.status is RunStatus.COMPLETED
+    run = await store.get_run(run_id)
+    assert run is not None
+    assert run.recovery_attempts == 0
 
 
 # -- retention ----------------------------------------------------------------------------

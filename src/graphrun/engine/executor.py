@@ -126,6 +126,7 @@ class Executor:
         self._contexts: dict[str, NodeContext] = {}
         self._patch: State | None = None
         self._skip_before = -1
+        self._answered: dict[str, Any] | None = None
         self._done_step = 0  # the last step that completed (and was handed to the recorder)
 
     # -- public API -----------------------------------------------------------------
@@ -200,11 +201,21 @@ class Executor:
                 f"the run already ended ({cp.status.value}); nothing to resume",
             )
         resumed: dict[str, Any] = {"step": cp.step, "pending": cp.pending}
-        if cp.status is RunStatus.INTERRUPTED and cp.interrupt:
-            self._answer(cp.interrupt, cp.step, None if input is _NO_INPUT else input)
-            resumed["interrupt"] = cp.interrupt.get("kind")
+        interrupt = cp.interrupt if isinstance(cp.interrupt, Mapping) else None
+        if cp.status is RunStatus.INTERRUPTED and interrupt:
+            value = None if input is _NO_INPUT else input
+            self._answer(interrupt, cp.step, value)
+            # Until the resumed step is checkpointed, every record keeps the interrupt and
+            # its answer, so a crash in between loses neither.
+            self._answered = {**interrupt, "answered": True, "answer": value}
+            resumed["interrupt"] = interrupt.get("kind")
             if input is not _NO_INPUT:
                 resumed["input"] = input
+        elif interrupt and interrupt.get("answered"):
+            # A crash cut off the step that an answer resumed: answer it again.
+            self._answer(interrupt, cp.step, interrupt.get("answer"))
+            self._answered = dict(interrupt)
+            resumed["interrupt"] = interrupt.get("kind")
         self._rec.emit(EventType.RUN_RESUMED, data=resumed)
         return await self._guarded(cp.state, cp.step, list(cp.pending), cp.barriers)
 
@@ -258,6 +269,7 @@ class Executor:
             self._cancel_reason = ""
             self._journals, self._contexts, self._patch = {}, {}, None
             self._skip_before = -1
+            self._answered = None
 
     async def _loop(
         self, state: State, step: int, pending: list[str], barriers: dict[str, list[str]]
@@ -297,6 +309,7 @@ class Executor:
                     info = {"type": "StateError", "message": str(exc)}
                     raise _StopRunError(RunStatus.FAILED, info, str(exc)) from None
                 self._done_step = step
+                self._answered = None  # the answered step is recorded: the answer is spent
                 if not final and any(graph.nodes[n].interrupt_after for n in wave):
                     done = [n for n in wave if graph.nodes[n].interrupt_after]
                     raise _PauseRunError({"kind": "after", "nodes": done}, pending, step)
@@ -337,7 +350,14 @@ class Executor:
             ):
                 # Slow nodes: let watchers see node_started before the step ends.
                 await self._rec.commit(
-                    StepRecord(self._run_id, step, "events", RunStatus.RUNNING, []),
+                    StepRecord(
+                        self._run_id,
+                        step,
+                        "events",
+                        RunStatus.RUNNING,
+                        [],
+                        interrupt=self._answered,
+                    ),
                     wait=self.durability == "sync",
                 )
         if len(nodes) == 1:

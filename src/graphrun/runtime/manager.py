@@ -214,8 +214,9 @@ class RunManager:
             raise RunNotFoundError(run_id)
         if run.status is not RunStatus.INTERRUPTED:
             raise RunStateError(f"run {run_id!r} is {run.status.value}, not waiting for input")
-        if run_id in self._resume_inputs or run_id in self._executors:
+        if run_id in self._resume_inputs:
             raise RunStateError(f"run {run_id!r} is already being resumed")
+        # Its worker may still be finishing the pause: it queues the run again when done.
         kind = (run.interrupt or {}).get("kind") if isinstance(run.interrupt, dict) else None
         if kind in ("before", "after") and value is not None and not isinstance(value, Mapping):
             raise StateError(

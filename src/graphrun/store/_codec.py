@@ -151,6 +151,8 @@ class PreparedStep:
         if self.checkpoint:
             out.append(("nodes", self.nodes))
             out.append(("checkpoint_step", self.step))
+            # Progress: the recovery limit counts recoveries in a row that made none.
+            out.append(("recovery_attempts", 0))
             if self.snapshot is not None:
                 out.append(("snapshot_step", self.step))
         return out
