@@ -10,8 +10,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from graphrun.engine.status import RunStatus
 from tests.durability.support import make_manager, open_sqlite
 
