@@ -188,10 +188,22 @@ async def main() -> None:
         )
         rate = runs * run_steps / t
         print(f"sqlite, {runs} concurrent runs, {mode:5}   {rate:10,.0f} durable steps/s")
+    ours: dict[str, float] = {}
+    for mode in ("sync", "async"):
+        path = tmp / f"again-{mode}.db"
+        ours[mode] = await with_store(
+            lambda path=path: SqliteStore(path),
+            lambda s, mode=mode: best_of(repeat, lambda: one_run(s, compiled, mode)),
+        )
     for mode in ("sync", "async"):
         lg = langgraph_per_step(steps, mode, tmp / f"langgraph-{mode}.db")
         if lg is not None:
             print(f"langgraph SqliteSaver, {mode:5}         {lg * 1e6:8.1f} µs/step")
+            ratio = lg * steps / ours[mode]
+            print(
+                f"  durable steps/s, {mode:5}: graphrun {steps / ours[mode]:9,.0f}  "
+                f"LangGraph {1 / lg:7,.0f}  ratio {ratio:5.1f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -172,8 +172,14 @@ class RunRecorder:
         if record.kind == "checkpoint":
             self.checkpointed = record.step
         fut = asyncio.ensure_future(awaitable)
-        self._inflight.append((fut, events))
-        fut.add_done_callback(self._write_done)
+        if fut.done() and not self._inflight:
+            # Committed already (a store may do so for an urgent record) with nothing
+            # older in flight: no queue, no callback.
+            self._inflight.append((fut, events))
+            self._write_done(fut)
+        else:
+            self._inflight.append((fut, events))
+            fut.add_done_callback(self._write_done)
         if wait:
             await self.drain()
 
