@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from graphrun import __version__
 from graphrun.api.deps import Services
 from graphrun.api.errors import install_error_handlers
 from graphrun.api.limits import BodySizeLimit
+from graphrun.api.models import ErrorBody
 from graphrun.api.routes import control, graphs, health, runs, stream, tools
 from graphrun.bus.memory import InProcessBus
 from graphrun.logs import configure_logging, get_logger
@@ -58,6 +61,28 @@ async def register_examples(services: Services) -> None:
             await services.store.create_graph(graph_id, wanted["name"], wanted)
         elif current.spec != wanted:
             await services.store.update_graph(graph_id, wanted, name=wanted["name"])
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Every 422 answer is an ErrorBody (see errors.py), not FastAPI's default shape: say
+    so in the OpenAPI document."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in components:
+                components["HTTPValidationError"] = ErrorBody.model_json_schema()
+                components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -109,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    _document_errors(app)
     for module in (health, tools, graphs, runs, control, stream):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

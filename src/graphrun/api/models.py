@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from graphrun.engine.status import RunStatus
 
@@ -27,6 +28,20 @@ EXAMPLE_SPEC: dict[str, Any] = {
 
 
 class Health(BaseModel):
+    """The service's status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "status": "ok",
+                "version": "0.1.0",
+                "database": "sqlite",
+                "runs_active": 2,
+                "runs_queued": 0,
+            }
+        }
+    )
+
     status: str = Field(examples=["ok"])
     version: str = Field(examples=["0.1.0"])
     database: str = Field(examples=["sqlite"])
@@ -52,11 +67,38 @@ class ToolInfo(BaseModel):
 class ConditionInfo(BaseModel):
     name: str
     description: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "name": "quality_below_threshold",
+                "description": "The score is below the threshold and another pass may help.",
+            }
+        }
+    )
 
 
 class ToolList(BaseModel):
     tools: list[ToolInfo]
     conditions: list[ConditionInfo]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "tools": [
+                    {
+                        "name": "noop",
+                        "description": "Do nothing.",
+                        "signature": "noop(state)",
+                    }
+                ],
+                "conditions": [
+                    {
+                        "name": "quality_below_threshold",
+                        "description": "The score is below the threshold.",
+                    }
+                ],
+            }
+        }
+    )
 
 
 class GraphCreated(BaseModel):
@@ -79,6 +121,9 @@ class GraphCreated(BaseModel):
 class GraphVersionInfo(BaseModel):
     version: int
     created_at: datetime
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"version": 2, "created_at": "2026-11-21T12:00:00Z"}}
+    )
 
 
 class GraphView(BaseModel):
@@ -106,15 +151,25 @@ class GraphView(BaseModel):
     )
 
 
+_GRAPH_SUMMARY: JsonDict = {
+    "graph_id": "counter",
+    "name": "counter",
+    "version": 1,
+    "updated_at": "2026-11-21T12:00:00Z",
+}
+
+
 class GraphSummary(BaseModel):
     graph_id: str
     name: str
     version: int
     updated_at: datetime
+    model_config = ConfigDict(json_schema_extra={"example": _GRAPH_SUMMARY})
 
 
 class GraphList(BaseModel):
     graphs: list[GraphSummary]
+    model_config = ConfigDict(json_schema_extra={"example": {"graphs": [_GRAPH_SUMMARY]}})
 
 
 class RunRequest(BaseModel):
@@ -167,6 +222,18 @@ class RunFinished(BaseModel):
     final_state: dict[str, Any]
     error: dict[str, Any] | None = None
     logs: list[str]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "run_id": "6685064e-12b9-4dd9-a486-a8a4d87a10d1",
+                "graph_id": "counter",
+                "status": "completed",
+                "final_state": {"count": 3},
+                "error": None,
+                "logs": ["run_queued", "run_started", "step 1: inc started"],
+            }
+        }
+    )
 
 
 class RunView(BaseModel):
@@ -205,6 +272,17 @@ class RunView(BaseModel):
     )
 
 
+_RUN_SUMMARY: JsonDict = {
+    "run_id": "6685064e-12b9-4dd9-a486-a8a4d87a10d1",
+    "graph_id": "counter",
+    "graph_version": 1,
+    "status": "completed",
+    "step": 4,
+    "created_at": "2026-11-21T12:00:00Z",
+    "updated_at": "2026-11-21T12:00:01Z",
+}
+
+
 class RunSummary(BaseModel):
     run_id: str
     graph_id: str
@@ -213,6 +291,7 @@ class RunSummary(BaseModel):
     step: int
     created_at: datetime
     updated_at: datetime
+    model_config = ConfigDict(json_schema_extra={"example": _RUN_SUMMARY})
 
 
 class RunList(BaseModel):
@@ -220,6 +299,22 @@ class RunList(BaseModel):
     total: int
     limit: int
     offset: int
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"runs": [_RUN_SUMMARY], "total": 1, "limit": 50, "offset": 0}
+        }
+    )
+
+
+_EVENT: JsonDict = {
+    "seq": 3,
+    "type": "node_started",
+    "run_id": "6685064e-12b9-4dd9-a486-a8a4d87a10d1",
+    "node": "inc",
+    "step": 1,
+    "ts": 1763726400.0,
+    "data": {},
+}
 
 
 class EventView(BaseModel):
@@ -230,24 +325,17 @@ class EventView(BaseModel):
     step: int | None = None
     ts: float
     data: dict[str, Any]
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "seq": 3,
-                "type": "node_started",
-                "run_id": "6685064e-12b9-4dd9-a486-a8a4d87a10d1",
-                "node": "inc",
-                "step": 1,
-                "ts": 1763726400.0,
-                "data": {},
-            }
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"example": _EVENT})
 
 
 class EventList(BaseModel):
     run_id: str
     events: list[EventView]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"run_id": "6685064e-12b9-4dd9-a486-a8a4d87a10d1", "events": [_EVENT]}
+        }
+    )
 
 
 class ErrorBody(BaseModel):

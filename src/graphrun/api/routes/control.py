@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, status
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from graphrun.api.deps import ServicesDep
 from graphrun.api.errors import ConflictError, NotFoundError
@@ -39,6 +40,18 @@ class ForkRequest(BaseModel):
     )
 
 
+_CHECKPOINT: JsonDict = {
+    "step": 1,
+    "status": "running",
+    "nodes": ["inc"],
+    "delta": {"count": 1},
+    "pending": ["inc"],
+    "snapshot": False,
+    "size_bytes": 11,
+    "state_bytes": 11,
+}
+
+
 class CheckpointView(BaseModel):
     step: int
     status: str
@@ -48,6 +61,7 @@ class CheckpointView(BaseModel):
     snapshot: bool
     size_bytes: int = Field(description="Bytes this checkpoint stored (delta, and snapshot).")
     state_bytes: int = Field(description="Bytes of the whole state after this step.")
+    model_config = ConfigDict(json_schema_extra={"example": _CHECKPOINT})
 
 
 class CheckpointList(BaseModel):
@@ -61,18 +75,7 @@ class CheckpointList(BaseModel):
                 "run_id": "6685064e-12b9-4dd9-a486-a8a4d87a10d1",
                 "parent_run_id": None,
                 "parent_step": None,
-                "checkpoints": [
-                    {
-                        "step": 1,
-                        "status": "running",
-                        "nodes": ["inc"],
-                        "delta": {"count": 1},
-                        "pending": ["inc"],
-                        "snapshot": False,
-                        "size_bytes": 11,
-                        "state_bytes": 11,
-                    }
-                ],
+                "checkpoints": [_CHECKPOINT],
             }
         }
     )
@@ -83,6 +86,16 @@ class StateAtStep(BaseModel):
     step: int
     state: dict[str, Any]
     pending: list[str]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "run_id": "6685064e-12b9-4dd9-a486-a8a4d87a10d1",
+                "step": 2,
+                "state": {"count": 2},
+                "pending": ["inc"],
+            }
+        }
+    )
 
 
 @router.post(
