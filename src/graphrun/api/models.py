@@ -10,6 +10,10 @@ from pydantic.config import JsonDict
 
 from graphrun.engine.status import RunStatus
 
+# The largest integer the database stores: counters, offsets and steps from a request are
+# bounded by it, so that none overflows in the driver.
+MAX_INT = 2**63 - 1
+
 EXAMPLE_SPEC: dict[str, Any] = {
     "name": "counter",
     "entry": "inc",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from graphrun.api.deps import ServicesDep
 from graphrun.api.errors import ConflictError, NotFoundError
-from graphrun.api.models import RunAccepted, RunView
+from graphrun.api.models import MAX_INT, RunAccepted, RunView
 from graphrun.api.routes.runs import view_run
 from graphrun.runtime.manager import RunNotFoundError, RunStateError
 from graphrun.store.errors import NotFoundError as StoreNotFoundError
@@ -30,7 +30,7 @@ class ResumeRequest(BaseModel):
 
 
 class ForkRequest(BaseModel):
-    step: int = Field(ge=0, description="Start from the state after this step.")
+    step: int = Field(ge=0, le=MAX_INT, description="Start from the state after this step.")
     state_patch: dict[str, Any] | None = Field(
         None, description="Keys to change in that state before the new run goes on."
     )
@@ -156,7 +156,9 @@ async def list_checkpoints(run_id: str, services: ServicesDep) -> CheckpointList
     summary="The full state of a run after a step",
     responses={404: {"description": "unknown run or step"}},
 )
-async def checkpoint_state(run_id: str, step: int, services: ServicesDep) -> StateAtStep:
+async def checkpoint_state(
+    run_id: str, step: Annotated[int, Path(ge=0, le=MAX_INT)], services: ServicesDep
+) -> StateAtStep:
     if await services.store.get_run(run_id) is None:
         raise NotFoundError(f"run {run_id!r} not found")
     point = await services.store.checkpoint_at(run_id, step)

@@ -6,12 +6,13 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Query, status
 
 from graphrun.api.deps import ServicesDep
 from graphrun.api.errors import ConflictError, InvalidInputError, NotFoundError
 from graphrun.api.models import (
     EXAMPLE_SPEC,
+    MAX_INT,
     GraphCreated,
     GraphList,
     GraphSummary,
@@ -165,7 +166,11 @@ async def list_graphs(services: ServicesDep) -> GraphList:
     summary="One graph: its current spec, its versions and a Mermaid drawing",
     responses={404: {"description": "unknown graph"}},
 )
-async def get_graph(graph_id: str, services: ServicesDep, version: int | None = None) -> GraphView:
+async def get_graph(
+    graph_id: str,
+    services: ServicesDep,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+) -> GraphView:
     record = await services.store.get_graph(graph_id, version)
     if record is None:
         raise NotFoundError(f"graph {graph_id!r} not found")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from graphrun.api.deps import ServicesDep
 from graphrun.api.errors import ConflictError, InvalidInputError, NotFoundError
 from graphrun.api.models import (
+    MAX_INT,
     EventList,
     EventView,
     RunAccepted,
@@ -221,7 +222,7 @@ async def list_runs(
     graph_id: str | None = None,
     status_: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> RunList:
     page = await services.store.list_runs(
         graph_id=graph_id, status=status_, limit=limit, offset=offset
@@ -270,7 +271,7 @@ async def cancel_run(run_id: str, services: ServicesDep) -> RunView:
 async def run_events(
     run_id: str,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> EventList:
     if await services.store.get_run(run_id) is None:

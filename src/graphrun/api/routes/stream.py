@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
 
 from graphrun.api.deps import Services, ws_services
+from graphrun.api.models import MAX_INT
 from graphrun.engine.events import Event
 
 router = APIRouter(tags=["stream"])
@@ -96,7 +97,9 @@ async def _watch_disconnect(ws: WebSocket, sub: Any) -> None:
         sub.close()
 
 
-After = Annotated[int, Query(ge=0, description="Replay events with seq greater than this")]
+After = Annotated[
+    int, Query(ge=0, le=MAX_INT, description="Replay events with seq greater than this")
+]
 WsServices = Annotated[Services, Depends(ws_services)]
 
 
