@@ -39,7 +39,8 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
                 response = case.call(base_url=server.url, timeout=30)
                 if response.status_code >= 500:
                     failures.append(
-                        f"{case.method} {case.formatted_path} q={case.query} h={case.headers} {case.body!r:.200} -> "
+                        f"{case.method} {case.formatted_path} query={case.query} "
+                        f"headers={case.headers} body={case.body!r:.200} -> "
                         f"{response.status_code}: {response.text[:300]}"
                     )
 
