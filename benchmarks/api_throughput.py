@@ -175,12 +175,13 @@ def load(
     cpu = cpu_seconds(pid) - cpu0
     deadline = time.monotonic() + 120
     while True:  # runs still in flight when wrk stopped finish on their own
-        done_total, all_total = finished_runs(base, graph_id)
         running = httpx.get(f"{base}/health").json()
-        idle = running["runs_active"] == 0 and running["runs_queued"] == 0
-        if idle or time.monotonic() > deadline:
+        if running["runs_active"] == 0 and running["runs_queued"] == 0:
+            break
+        if time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    done_total, all_total = finished_runs(base, graph_id)
     done, started = done_total - before_done, all_total - before_all
     rate = done / elapsed
     print(

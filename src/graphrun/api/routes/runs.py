@@ -65,9 +65,11 @@ def format_event(event: Event) -> str:
             return f"{where}{event.type.value}" + (f": {extra}" if extra else "")
 
 
-async def _logs(services: Any, run_id: str) -> list[str]:
-    events = await services.store.list_events(run_id, after_seq=0)
-    return [format_event(e) for e in events[-MAX_LOG_LINES:]]
+async def _logs(services: Any, run: RunRecord) -> list[str]:
+    """The last MAX_LOG_LINES events as lines (a bounded read, whatever the log's length)."""
+    after = max(0, run.last_seq - MAX_LOG_LINES)
+    events = await services.store.list_events(run.run_id, after_seq=after, limit=MAX_LOG_LINES)
+    return [format_event(e) for e in events]
 
 
 async def _start(
@@ -143,7 +145,7 @@ async def run_graph(
         status=done.status,
         final_state=done.state or {},
         error=done.error,
-        logs=await _logs(services, done.run_id),
+        logs=await _logs(services, done),
     )
 
 
@@ -190,7 +192,7 @@ async def view_run(services: Any, run_id: str) -> RunView:
         interrupt=_public_interrupt(run.interrupt) if run.status is RunStatus.INTERRUPTED else None,
         parent_run_id=run.parent_run_id,
         parent_step=run.parent_step,
-        logs=await _logs(services, run_id),
+        logs=await _logs(services, run),
         created_at=run.created_at,
         updated_at=run.updated_at,
     )

@@ -30,6 +30,8 @@ from graphrun.store.sql._plans import DuplicateKeyError, Plan
 
 T = TypeVar("T")
 
+POINT_READ_EVENTS = 1_000  # a listing at most this long is read like one row
+
 
 class SqlStore(ABC):
     """The shared half of the SQL stores (see the module docstring)."""
@@ -171,7 +173,10 @@ class SqlStore(ABC):
         self, run_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[Event]:
         check_page(limit, 0)
-        return await self._read(q.list_events(run_id, after_seq, limit))
+        plan = q.list_events(run_id, after_seq, limit)
+        if limit is not None and limit <= POINT_READ_EVENTS:
+            return await self._read_point(plan)
+        return await self._read(plan)
 
     async def list_checkpoints(self, run_id: str) -> list[CheckpointInfo]:
         return await self._read(q.list_checkpoints(run_id))
