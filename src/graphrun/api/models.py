@@ -177,14 +177,14 @@ class GraphList(BaseModel):
 
 
 class RunRequest(BaseModel):
-    """Start a run. ``initial_state`` is the state. Seed 003's ``state: {data, metadata}``
-    is accepted too: ``data`` becomes the state, and a non-empty ``metadata`` is kept in
+    """Start a run. ``initial_state`` is the state. ``state: {data, metadata}`` is
+    accepted too: ``data`` becomes the state, and a non-empty ``metadata`` is kept in
     the state under the key ``metadata``."""
 
     graph_id: str = Field(min_length=1)
     initial_state: dict[str, Any] | None = None
     state: dict[str, Any] | None = Field(
-        None, description="Seed 003 form: {data: {...}, metadata: {...}}."
+        None, description="The other form: {data: {...}, metadata: {...}}."
     )
     model_config = ConfigDict(
         extra="forbid",

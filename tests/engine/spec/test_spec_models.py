@@ -207,13 +207,13 @@ def test_json_schema_of_the_spec_is_available() -> None:
     [
         ({"name": "g", "nodes": {"a": {}}}, "canonical"),
         ({"name": "g", "nodes": {"a": {"next": [{"when": "x", "to": "a"}]}}}, "canonical"),
-        ({"name": "g", "start_node": "a", "nodes": {"a": {}}}, "seed004"),
+        ({"name": "g", "start_node": "a", "nodes": {"a": {}}}, "next_map"),
         (
             {"name": "g", "nodes": {"a": {"next": {"condition": "x", "if_true": "a"}}}},
-            "seed004",
+            "next_map",
         ),
-        ({"graph_id": "g", "nodes": ["a"]}, "seed003"),
-        ({"graph_id": "g", "nodes": {"a": {}}, "edges": {"a": {}}}, "seed003"),
+        ({"graph_id": "g", "nodes": ["a"]}, "edge_map"),
+        ({"graph_id": "g", "nodes": {"a": {}}, "edges": {"a": {}}}, "edge_map"),
     ],
 )
 def test_detect_form(data: dict[str, Any], form: str) -> None:

@@ -127,7 +127,7 @@ def problems_of(exc: pytest.ExceptionInfo[GraphSpecError]) -> dict[str, str]:
 
 
 def test_seed003_is_detected() -> None:
-    assert detect_form(SEED_003) == "seed003"
+    assert detect_form(SEED_003) == "edge_map"
 
 
 def test_seed003_body_normalizes_to_the_canonical_form() -> None:
@@ -398,8 +398,8 @@ def test_seed003_conditions_may_be_expressions(tools: ToolRegistry) -> None:
 
 
 @pytest.mark.parametrize("body", [SEED_004_API, SEED_004_EXAMPLE], ids=["api", "example"])
-def test_seed004_bodies_run_their_loop(tools: ToolRegistry, body: dict[str, Any]) -> None:
-    assert detect_form(body) == "seed004"
+def test_next_map_bodies_run_their_loop(tools: ToolRegistry, body: dict[str, Any]) -> None:
+    assert detect_form(body) == "next_map"
     graph = load(body, tools=tools)
     assert graph.entry == "extract"
     result = graph.compile().invoke(SEED_004_STATE)
@@ -409,7 +409,7 @@ def test_seed004_bodies_run_their_loop(tools: ToolRegistry, body: dict[str, Any]
     assert result.state["quality_score"] == 9
 
 
-def test_seed004_or_clause_ends_the_loop_early(tools: ToolRegistry) -> None:
+def test_next_map_or_clause_ends_the_loop_early(tools: ToolRegistry) -> None:
     graph = load(SEED_004_EXAMPLE, tools=tools).compile()
     result = graph.invoke({**SEED_004_STATE, "iteration": 4})
     assert result.state["trail"].count("evaluate_quality") == 1
@@ -417,7 +417,7 @@ def test_seed004_or_clause_ends_the_loop_early(tools: ToolRegistry) -> None:
     assert strict.invoke({**SEED_004_STATE, "iteration": 1}).state["iteration"] == 3
 
 
-def test_seed004_normalizes_if_to_branches(tools: ToolRegistry) -> None:
+def test_next_map_normalizes_if_to_branches(tools: ToolRegistry) -> None:
     data = dump(load(SEED_004_API, tools=tools))
     assert data["entry"] == "extract"
     assert data["nodes"]["extract"] == {"tool": "extract_functions", "next": "check_complexity"}
@@ -427,7 +427,7 @@ def test_seed004_normalizes_if_to_branches(tools: ToolRegistry) -> None:
     ]
 
 
-def test_seed004_takes_the_extras(tools: ToolRegistry) -> None:
+def test_next_map_takes_the_extras(tools: ToolRegistry) -> None:
     body = copy.deepcopy(SEED_004_EXAMPLE)
     body["max_steps"] = 50
     body["state_schema"] = {"type": "object", "required": ["code"]}
@@ -492,7 +492,7 @@ def test_seed004_takes_the_extras(tools: ToolRegistry) -> None:
         ),
     ],
 )
-def test_seed004_errors(tools: ToolRegistry, mutate: Any, location: str, message: str) -> None:
+def test_next_map_errors(tools: ToolRegistry, mutate: Any, location: str, message: str) -> None:
     body = copy.deepcopy(SEED_004_API)
     mutate(body)
     with pytest.raises(GraphSpecError) as exc:

@@ -31,8 +31,8 @@ RESERVED_IDS = frozenset({"create", "run", "runs", "state", "graphs"})
 
 SPEC_EXAMPLES = {
     "canonical": {"summary": "graphrun's own form", "value": EXAMPLE_SPEC},
-    "seed_003": {
-        "summary": "nodes list + edges map with named conditions",
+    "edge_map": {
+        "summary": "the edge-map form: a nodes list, an edges map, named conditions",
         "value": {
             "graph_id": "code_review_graph",
             "start_node": "extract_functions",
@@ -57,8 +57,8 @@ SPEC_EXAMPLES = {
             },
         },
     },
-    "seed_004": {
-        "summary": "nodes map with tool + next (expression branches)",
+    "next_map": {
+        "summary": "the next-map form: a nodes map of {tool, next}",
         "value": {
             "name": "code_review_workflow",
             "start_node": "extract",
@@ -133,7 +133,7 @@ def validate_spec(body: dict[str, Any], settings: Settings, services: Any) -> di
     "/graph/create",
     status_code=status.HTTP_201_CREATED,
     response_model=GraphCreated,
-    summary="Create a graph from a spec (graphrun's form or either seed form)",
+    summary="Create a graph from a spec (the canonical, edge-map or next-map form)",
     responses={409: {"description": "graph_id taken"}, 422: {"description": "invalid spec"}},
 )
 async def create_graph(body: SpecBody, services: ServicesDep) -> GraphCreated:

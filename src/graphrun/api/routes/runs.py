@@ -1,4 +1,4 @@
-"""Runs: start (the seeds' request shapes), read state, list, cancel, read events."""
+"""Runs: start (every accepted request shape), read state, list, cancel, read events."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def _initial_state(body: RunRequest) -> dict[str, Any]:
     "/graph/run",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunAccepted | RunFinished,
-    summary="Start a run ({graph_id, initial_state} or seed 003's {graph_id, state})",
+    summary="Start a run ({graph_id, initial_state} or {graph_id, state: {data, metadata}})",
     responses={
         200: {"model": RunFinished, "description": "with ?wait=true: the finished run"},
         404: {"description": "unknown graph"},
@@ -153,7 +153,7 @@ async def run_graph(
     "/graph/{graph_id}/run",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunAccepted,
-    summary="Start a run; the body is the initial state (seed 000)",
+    summary="Start a run; the body is the initial state",
     responses={404: {"description": "unknown graph"}, 422: {"description": "invalid state"}},
 )
 async def run_graph_by_path(
@@ -211,7 +211,7 @@ async def run_state(run_id: str, services: ServicesDep) -> RunView:
 @router.get(
     "/graph/run/{run_id}/state",
     response_model=RunView,
-    summary="A run's status and current state (seed 000 path)",
+    summary="A run's status and current state (the same as /graph/state/{run_id})",
     responses={404: {"description": "unknown run"}},
 )
 async def run_state_alias(run_id: str, services: ServicesDep) -> RunView:

@@ -1,4 +1,4 @@
-"""Live event streams over WebSocket, and a small page that shows one (seed 002).
+"""Live event streams over WebSocket, and a small page that shows one.
 
 A subscriber gets every event with seq > ``after`` from the stored log, then live events,
 in order, with no gap and no duplicate; the socket closes normally after the terminal

@@ -18,9 +18,9 @@ from graphrun.engine.spec._convert import graph_to_dict
 from graphrun.engine.spec._paths import Path, PathMap, validation_issues
 from graphrun.engine.spec._seeds import (
     detect_form,
+    edge_map_model_at,
+    edge_map_to_canonical,
     normalize_if_branches,
-    seed003_model_at,
-    seed003_to_canonical,
 )
 from graphrun.engine.spec.models import GraphSpec, model_at
 from graphrun.engine.tools import ToolRegistry
@@ -61,11 +61,11 @@ def parse(data: Mapping[str, Any]) -> GraphSpec:
             raw["entry"] = start
             origin.add(("entry",), ("start_node",))
     named_conditions: set[Path] = set()
-    if detect_form(data) == "seed003":
+    if detect_form(data) == "edge_map":
         try:
-            seed = seed003_to_canonical(raw)
+            seed = edge_map_to_canonical(raw)
         except ValidationError as exc:
-            problems += origin.problems(validation_issues(exc, seed003_model_at))
+            problems += origin.problems(validation_issues(exc, edge_map_model_at))
             raise GraphSpecError(problems) from None
         # The seed's own issues already have seed paths; only the rename applies to them.
         problems += origin.problems(seed.issues)

@@ -34,7 +34,7 @@ from graphrun.engine.spec.models import (
     normalize_target,
 )
 
-SpecForm = Literal["canonical", "seed003", "seed004"]
+SpecForm = Literal["canonical", "edge_map", "next_map"]
 
 
 def detect_form(data: Mapping[str, Any]) -> SpecForm:
@@ -46,14 +46,14 @@ def detect_form(data: Mapping[str, Any]) -> SpecForm:
     """
     nodes = data.get("nodes")
     if isinstance(nodes, list) or isinstance(data.get("edges"), Mapping):
-        return "seed003"
+        return "edge_map"
     if "start_node" in data:
-        return "seed004"
+        return "next_map"
     if isinstance(nodes, Mapping) and any(
         isinstance(node, Mapping) and isinstance(node.get("next"), Mapping)
         for node in nodes.values()
     ):
-        return "seed004"
+        return "next_map"
     return "canonical"
 
 
@@ -157,7 +157,7 @@ class Seed003Spec(SpecModel):
     edges: dict[str, Seed003Edge] = Field(default_factory=dict)
 
 
-def seed003_model_at(path: Path) -> type[SpecModel] | None:
+def edge_map_model_at(path: Path) -> type[SpecModel] | None:
     """The seed 003 model describing the object at ``path``."""
     if not path:
         return Seed003Spec
@@ -196,7 +196,7 @@ class Normalized:
     named_conditions: set[Path] = field(default_factory=set)
 
 
-def seed003_to_canonical(raw: Mapping[str, Any]) -> Normalized:
+def edge_map_to_canonical(raw: Mapping[str, Any]) -> Normalized:
     """Validate a seed 003 document and rewrite it in the canonical form.
 
     Raises :class:`pydantic.ValidationError` with seed paths for malformed input.
