@@ -7,25 +7,9 @@ import copy
 import httpx
 
 from tests.api.support import COUNTER_SPEC, create_graph, wait_final
+from tests.review_specs import next_map_review
 
-SEED_004_SPEC = {
-    "name": "code_review_workflow",
-    "nodes": {
-        "extract": {"tool": "extract_functions", "next": "check_complexity"},
-        "check_complexity": {"tool": "check_complexity", "next": "detect_issues"},
-        "detect_issues": {"tool": "detect_issues", "next": "suggest_improvements"},
-        "suggest_improvements": {"tool": "suggest_improvements", "next": "evaluate_quality"},
-        "evaluate_quality": {
-            "tool": "evaluate_quality",
-            "next": {
-                "condition": "quality_score >= 7 or iteration >= 5",
-                "if_true": "end",
-                "if_false": "check_complexity",
-            },
-        },
-    },
-    "start_node": "extract",
-}
+SEED_004_SPEC = next_map_review()
 
 
 async def test_health_and_tools(client: httpx.AsyncClient) -> None:

@@ -9,55 +9,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.api.support import LiveServer, wait_final
-
-SEED_000_CODE = "def foo():\n    print('debug')\n    # TODO: fix"
-
-SEED_003_GRAPH = {
-    "graph_id": "code_review_graph",
-    "start_node": "extract_functions",
-    "nodes": [
-        "extract_functions",
-        "check_complexity",
-        "detect_issues",
-        "suggest_improvements",
-        "evaluate_quality",
-    ],
-    "edges": {
-        "extract_functions": {"default_next": "check_complexity", "branches": []},
-        "check_complexity": {"default_next": "detect_issues", "branches": []},
-        "detect_issues": {"default_next": "suggest_improvements", "branches": []},
-        "suggest_improvements": {"default_next": "evaluate_quality", "branches": []},
-        "evaluate_quality": {
-            "default_next": None,
-            "branches": [{"condition": "quality_below_threshold", "target": "detect_issues"}],
-        },
-    },
-}
-
-SEED_004_CALCULATE_TOTAL = """
-def calculate_total(items):
-    total = 0
-    for item in items:
-        total = total + item
-    return total
-"""
-
-
-def seed_004_graph(condition: str) -> dict[str, object]:
-    return {
-        "name": "code_review_workflow",
-        "nodes": {
-            "extract": {"tool": "extract_functions", "next": "check_complexity"},
-            "check_complexity": {"tool": "check_complexity", "next": "detect_issues"},
-            "detect_issues": {"tool": "detect_issues", "next": "suggest_improvements"},
-            "suggest_improvements": {"tool": "suggest_improvements", "next": "evaluate_quality"},
-            "evaluate_quality": {
-                "tool": "evaluate_quality",
-                "next": {"condition": condition, "if_true": "end", "if_false": "check_complexity"},
-            },
-        },
-        "start_node": "extract",
-    }
+from tests.review_specs import CALCULATE_TOTAL as SEED_004_CALCULATE_TOTAL
+from tests.review_specs import DEBUG_CODE as SEED_000_CODE
+from tests.review_specs import EDGE_MAP_REVIEW as SEED_003_GRAPH
+from tests.review_specs import next_map_review
 
 
 async def _stream(url: str) -> list[dict[str, object]]:
@@ -131,7 +86,7 @@ async def test_seed_003_quick_start(client: httpx.AsyncClient) -> None:
 
 async def test_seed_004_quick_start(client: httpx.AsyncClient) -> None:
     for condition in ("quality_score >= 7", "quality_score >= 7 or iteration >= 5"):
-        r = await client.post("/graph/create", json=seed_004_graph(condition))
+        r = await client.post("/graph/create", json=next_map_review(condition))
         assert r.status_code == 201
         graph_id = r.json()["graph_id"]
         r = await client.post(

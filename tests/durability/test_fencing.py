@@ -22,7 +22,8 @@ import pytest
 
 from graphrun.engine import spec
 from graphrun.engine.errors import CheckpointConflictError
-from graphrun.engine.executor import Executor, RunResult
+from graphrun.engine.executor import Executor
+from graphrun.engine.results import RunResult
 from graphrun.engine.status import RunStatus
 from tests.durability.recording_tools import read_lines
 from tests.durability.support import (

@@ -33,9 +33,10 @@ from graphrun.engine.errors import (
     ToolError,
 )
 from graphrun.engine.events import Event, EventSink, EventType, MemoryEventSink
-from graphrun.engine.executor import Durability, Executor, RunResult
+from graphrun.engine.executor import Durability, Executor
 from graphrun.engine.graph import Branch, Graph
 from graphrun.engine.policies import CachePolicy, NodePolicies, RetryPolicy
+from graphrun.engine.results import RunResult
 from graphrun.engine.state import Reducer
 from graphrun.engine.status import RunStatus
 from graphrun.engine.tools import Tool, ToolRegistry, default_registry, tool

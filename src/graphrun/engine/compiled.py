@@ -15,7 +15,7 @@ from graphrun.engine.state import Reducer, State, StateSchema
 from graphrun.engine.tools import ToolRegistry
 
 if TYPE_CHECKING:
-    from graphrun.engine.executor import RunResult
+    from graphrun.engine.results import RunResult
 
 END = "__end__"
 """The target that ends a path. Specs may write it ``END``, ``end`` or ``null``."""

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-import traceback
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from graphrun.engine.checkpoint import Checkpointer, StepRecord
@@ -23,12 +21,12 @@ from graphrun.engine.compiled import END, CompiledGraph, CompiledNode
 from graphrun.engine.context import Journal, NodeContext, NodeInterrupt, current_node
 from graphrun.engine.errors import (
     ConditionError,
-    GraphrunError,
     NodeTimeoutError,
     StateError,
 )
 from graphrun.engine.events import EventSink, EventType
 from graphrun.engine.recorder import DURABILITY_MODES, RunRecorder, UnstorableError, json_safe
+from graphrun.engine.results import NodeFailedError, PauseRunError, RunResult, StopRunError
 from graphrun.engine.state import State, Update, check_update, merge_updates
 from graphrun.engine.status import RunStatus
 
@@ -37,54 +35,7 @@ DEFAULT_SNAPSHOT_EVERY = 20
 YIELD_EVERY_S = 0.005
 
 
-@dataclass(slots=True)
-class RunResult:
-    """Where a run ended up (or paused)."""
-
-    run_id: str
-    status: RunStatus
-    state: State
-    step: int
-    pending: list[str] = field(default_factory=list)
-    error: dict[str, Any] | None = None
-    message: str | None = None
-
-
-class NodeFailedError(GraphrunError):
-    """A node raised (after its retries); carries what the run records."""
-
-    def __init__(self, node: str, exc: BaseException, attempts: int) -> None:
-        self.node = node
-        self.attempts = attempts
-        self.info = {
-            "node": node,
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": "".join(traceback.format_exception(exc)),
-            "attempts": attempts,
-        }
-        super().__init__(f"node {node!r} failed: {type(exc).__name__}: {exc}")
-
-
-class _PauseRunError(Exception):
-    """Ends the step loop with status ``interrupted``."""
-
-    def __init__(self, info: dict[str, Any], pending: list[str], step: int) -> None:
-        self.info = info
-        self.pending = pending
-        self.step = step
-
-
 _NO_INPUT: Any = object()
-
-
-class _StopRunError(Exception):
-    """Ends the step loop with a final status."""
-
-    def __init__(self, status: RunStatus, error: dict[str, Any] | None, message: str) -> None:
-        self.status = status
-        self.error = error
-        self.message = message
 
 
 class Executor:
@@ -284,9 +235,9 @@ class Executor:
                     yielded = time.perf_counter()
                 self._rec.raise_write_error()
                 if self._cancel_requested:
-                    raise _StopRunError(RunStatus.CANCELLED, None, self._cancel_reason)
+                    raise StopRunError(RunStatus.CANCELLED, None, self._cancel_reason)
                 if step >= graph.max_steps:
-                    raise _StopRunError(
+                    raise StopRunError(
                         RunStatus.STOPPED_MAX_ITERATIONS,
                         None,
                         f"stopped after {step} steps: the graph's max_steps is "
@@ -296,7 +247,7 @@ class Executor:
                     graph.nodes[n].interrupt_before for n in pending
                 ):
                     waiting = [n for n in pending if graph.nodes[n].interrupt_before]
-                    raise _PauseRunError({"kind": "before", "nodes": waiting}, pending, step)
+                    raise PauseRunError({"kind": "before", "nodes": waiting}, pending, step)
                 step += 1
                 wave = pending
                 state, pending, barriers, delta = await self._step(state, step, pending, barriers)
@@ -307,16 +258,16 @@ class Executor:
                     await self._rec.checkpoint(state, step, delta, pending, barriers, final)
                 except UnstorableError as exc:
                     info = {"type": "StateError", "message": str(exc)}
-                    raise _StopRunError(RunStatus.FAILED, info, str(exc)) from None
+                    raise StopRunError(RunStatus.FAILED, info, str(exc)) from None
                 self._done_step = step
                 self._answered = None  # the answered step is recorded: the answer is spent
                 if not final and any(graph.nodes[n].interrupt_after for n in wave):
                     done = [n for n in wave if graph.nodes[n].interrupt_after]
-                    raise _PauseRunError({"kind": "after", "nodes": done}, pending, step)
+                    raise PauseRunError({"kind": "after", "nodes": done}, pending, step)
             return RunResult(self._run_id, RunStatus.COMPLETED, state, step)
-        except _PauseRunError as pause:
-            return await self._pause(state, pause)
-        except _StopRunError as stop:
+        except PauseRunError as pause:
+            return await self._pause(state, barriers, pause)
+        except StopRunError as stop:
             return await self._finish(state, step, pending, barriers, stop)
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -328,7 +279,7 @@ class Executor:
                 step,
                 pending,
                 barriers,
-                _StopRunError(RunStatus.CANCELLED, None, self._cancel_reason),
+                StopRunError(RunStatus.CANCELLED, None, self._cancel_reason),
             )
 
     async def _step(
@@ -407,7 +358,7 @@ class Executor:
                 )
         if first_failure is not None:
             # Every failed node of the wave has its node_failed; the first decides the run.
-            raise _StopRunError(RunStatus.FAILED, first_failure.info, str(first_failure))
+            raise StopRunError(RunStatus.FAILED, first_failure.info, str(first_failure))
         # With a schema, merge into a copy: a rejected update must not reach the state.
         merged = dict(state) if graph.schema is not None else state
         try:
@@ -419,12 +370,12 @@ class Executor:
             nxt = self._route(nodes, merged, barriers)
         except (StateError, ConditionError) as exc:
             info = {"type": type(exc).__name__, "message": str(exc), "step": step}
-            raise _StopRunError(RunStatus.FAILED, info, str(exc)) from None
+            raise StopRunError(RunStatus.FAILED, info, str(exc)) from None
         return merged, nxt, barriers, delta
 
     def _interrupted(
         self, interrupts: list[NodeInterrupt], wave: list[str], step: int
-    ) -> _PauseRunError:
+    ) -> PauseRunError:
         """The step is dropped and runs again on resume; each node's journal keeps what it
         already did through ctx so that it is not done twice."""
         journals = {name: ctx.journal.to_dict() for name, ctx in self._contexts.items()}
@@ -437,26 +388,43 @@ class Executor:
             "payloads": {i.node: i.payload for i in interrupts},
             "journals": journals,
         }
-        return _PauseRunError(info, list(wave), step - 1)
+        return PauseRunError(info, list(wave), step - 1)
 
-    async def _pause(self, state: State, pause: _PauseRunError) -> RunResult:
+    async def _keep_exit_state(
+        self,
+        state: State,
+        step: int,
+        pending: list[str],
+        barriers: dict[str, list[str]],
+        *,
+        wait: bool,
+    ) -> None:
+        """exit mode has written nothing since the start: before the run stops or pauses,
+        store the state it reached (after ``step``), so that it can be read and resumed."""
+        if self.durability != "exit" or self.checkpointer is None:
+            return
+        if self._rec.checkpointed >= step:
+            return
+        await self._rec.commit(
+            StepRecord(
+                run_id=self._run_id,
+                step=step,
+                kind="checkpoint",
+                status=RunStatus.RUNNING,
+                events=[],
+                delta={},
+                snapshot=dict(state),
+                pending=list(pending),
+                barriers={k: list(v) for k, v in barriers.items()},
+            ),
+            wait=wait,
+        )
+
+    async def _pause(
+        self, state: State, barriers: dict[str, list[str]], pause: PauseRunError
+    ) -> RunResult:
         info = json_safe(pause.info)
-        exit_mode = self.durability == "exit" and self.checkpointer is not None
-        if exit_mode and pause.step > self._rec.checkpointed:
-            # exit mode wrote nothing since the start: resuming needs this state.
-            await self._rec.commit(
-                StepRecord(
-                    run_id=self._run_id,
-                    step=pause.step,
-                    kind="checkpoint",
-                    status=RunStatus.RUNNING,
-                    events=[],
-                    delta={},
-                    snapshot=dict(state),
-                    pending=list(pause.pending),
-                ),
-                wait=True,
-            )
+        await self._keep_exit_state(state, pause.step, pause.pending, barriers, wait=True)
         self._rec.emit(
             EventType.RUN_INTERRUPTED,
             step=pause.step,
@@ -603,7 +571,7 @@ class Executor:
         step: int,
         pending: list[str],
         barriers: dict[str, list[str]],
-        stop: _StopRunError,
+        stop: StopRunError,
     ) -> RunResult:
         kind = {
             RunStatus.CANCELLED: EventType.RUN_CANCELLED,
@@ -613,26 +581,7 @@ class Executor:
         data: dict[str, Any] = {"message": stop.message}
         if stop.error:
             data["error"] = stop.error
-        if (
-            self.durability == "exit"
-            and self.checkpointer is not None
-            and self._rec.checkpointed < self._done_step
-        ):
-            # exit mode has written nothing since the start: keep the state it ended with.
-            await self._rec.commit(
-                StepRecord(
-                    run_id=self._run_id,
-                    step=self._done_step,
-                    kind="checkpoint",
-                    status=RunStatus.RUNNING,
-                    events=[],
-                    delta={},
-                    snapshot=dict(state),
-                    pending=list(pending),
-                    barriers={k: list(v) for k, v in barriers.items()},
-                ),
-                wait=False,
-            )
+        await self._keep_exit_state(state, self._done_step, pending, barriers, wait=False)
         self._rec.emit(kind, step=step, data=data)
         if self.checkpointer is None:
             self._rec.publish_now()

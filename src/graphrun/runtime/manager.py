@@ -20,7 +20,8 @@ from graphrun.engine.checkpoint import StepRecord
 from graphrun.engine.compiled import CompiledGraph
 from graphrun.engine.errors import CheckpointConflictError, StateError
 from graphrun.engine.events import Event, EventType
-from graphrun.engine.executor import Durability, Executor, RunResult
+from graphrun.engine.executor import Durability, Executor
+from graphrun.engine.results import RunResult
 from graphrun.engine.status import RunStatus
 from graphrun.logs import get_logger
 from graphrun.runtime.graphs import GraphCache

@@ -8,7 +8,6 @@ import sys
 import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,58 +23,14 @@ from graphrun.agents.code_review import (
 from graphrun.engine import END, Executor, MemoryEventSink, RunStatus
 from graphrun.engine.events import EventType
 from graphrun.engine.spec import load
+from tests.review_specs import CALCULATE_TOTAL as SEED_004_CODE
+from tests.review_specs import DEBUG_CODE as SEED_000_CODE
+from tests.review_specs import EDGE_MAP_REVIEW as SEED_003_GRAPH
+from tests.review_specs import next_map_review
 
 from ._corpus import snippet
 
-SEED_000_CODE = "def foo():\n    print('debug')\n    # TODO: fix"
-SEED_004_CODE = """
-def calculate_total(items):
-    total = 0
-    for item in items:
-        total = total + item
-    return total
-"""
-
-SEED_003_GRAPH: dict[str, Any] = {
-    "graph_id": "code_review_graph",
-    "start_node": "extract_functions",
-    "nodes": [
-        "extract_functions",
-        "check_complexity",
-        "detect_issues",
-        "suggest_improvements",
-        "evaluate_quality",
-    ],
-    "edges": {
-        "extract_functions": {"default_next": "check_complexity", "branches": []},
-        "check_complexity": {"default_next": "detect_issues", "branches": []},
-        "detect_issues": {"default_next": "suggest_improvements", "branches": []},
-        "suggest_improvements": {"default_next": "evaluate_quality", "branches": []},
-        "evaluate_quality": {
-            "default_next": None,
-            "branches": [{"condition": "quality_below_threshold", "target": "detect_issues"}],
-        },
-    },
-}
-
-SEED_004_GRAPH: dict[str, Any] = {
-    "name": "code_review_workflow",
-    "nodes": {
-        "extract": {"tool": "extract_functions", "next": "check_complexity"},
-        "check_complexity": {"tool": "check_complexity", "next": "detect_issues"},
-        "detect_issues": {"tool": "detect_issues", "next": "suggest_improvements"},
-        "suggest_improvements": {"tool": "suggest_improvements", "next": "evaluate_quality"},
-        "evaluate_quality": {
-            "tool": "evaluate_quality",
-            "next": {
-                "condition": "quality_score >= 7 or iteration >= 5",
-                "if_true": "end",
-                "if_false": "check_complexity",
-            },
-        },
-    },
-    "start_node": "extract",
-}
+SEED_004_GRAPH = next_map_review()
 
 STEPS_PER_PASS = 5  # check_complexity .. evaluate_quality
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from tests.review_specs import next_map_review
 
 from graphrun.engine import (
     ConditionRegistry,
@@ -88,25 +89,8 @@ SEED_004_API = json.loads("""
 }
 """)
 
-# Seed 004's example_usage.py body (a Python dict in the seed).
-SEED_004_EXAMPLE: dict[str, Any] = {
-    "name": "code_review_workflow",
-    "nodes": {
-        "extract": {"tool": "extract_functions", "next": "check_complexity"},
-        "check_complexity": {"tool": "check_complexity", "next": "detect_issues"},
-        "detect_issues": {"tool": "detect_issues", "next": "suggest_improvements"},
-        "suggest_improvements": {"tool": "suggest_improvements", "next": "evaluate_quality"},
-        "evaluate_quality": {
-            "tool": "evaluate_quality",
-            "next": {
-                "condition": "quality_score >= 7 or iteration >= 5",
-                "if_true": "end",
-                "if_false": "check_complexity",
-            },
-        },
-    },
-    "start_node": "extract",
-}
+# The next-map example body (a Python dict where it was published).
+SEED_004_EXAMPLE: dict[str, Any] = next_map_review()
 
 SEED_004_STATE = {"code": "def example():\n    pass", "quality_score": 0, "iteration": 0}
 

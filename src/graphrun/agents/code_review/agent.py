@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from graphrun.engine.executor import RunResult
     from graphrun.engine.graph import Graph
+    from graphrun.engine.results import RunResult
 
 GRAPH_PATH = Path(__file__).with_name("graph.yaml")
 GRAPH_ID = "code_review"
