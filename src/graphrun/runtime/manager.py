@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graphrun.bus.base import EventBus
+from graphrun.bus.base import EventBus, Subscription
 from graphrun.engine.checkpoint import StepRecord
 from graphrun.engine.compiled import CompiledGraph
 from graphrun.engine.errors import CheckpointConflictError, StateError
@@ -469,7 +469,7 @@ class RunManager:
             await asyncio.sleep(self.limits.retention_every_s)
 
 
-async def _until_terminal(sub: Any) -> None:
+async def _until_terminal(sub: Subscription) -> None:
     while True:
         event: Event | None = await sub.get()
         if event is None or event.is_terminal or event.type is EventType.RUN_INTERRUPTED:

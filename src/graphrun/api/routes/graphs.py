@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, status
 
-from graphrun.api.deps import ServicesDep
+from graphrun.api.deps import Services, ServicesDep
 from graphrun.api.errors import ConflictError, InvalidInputError, NotFoundError
 from graphrun.api.models import (
     EXAMPLE_SPEC,
@@ -21,7 +21,6 @@ from graphrun.api.models import (
 )
 from graphrun.engine import spec
 from graphrun.engine.errors import GraphSpecError, Problem
-from graphrun.settings import Settings
 
 router = APIRouter(tags=["graphs"])
 
@@ -98,9 +97,10 @@ def check_graph_id(graph_id: str) -> None:
         )
 
 
-def validate_spec(body: dict[str, Any], settings: Settings, services: Any) -> dict[str, Any]:
+def validate_spec(body: dict[str, Any], services: Services) -> dict[str, Any]:
     """Check a spec in any accepted form (problems located in the body as sent) and
     return its canonical form, which is what the store keeps."""
+    settings = services.settings
     parsed = spec.parse(body)
     canonical = parsed.to_dict()
     problems: list[Problem] = []
@@ -137,7 +137,7 @@ def validate_spec(body: dict[str, Any], settings: Settings, services: Any) -> di
     responses={409: {"description": "graph_id taken"}, 422: {"description": "invalid spec"}},
 )
 async def create_graph(body: SpecBody, services: ServicesDep) -> GraphCreated:
-    canonical = validate_spec(body, services.settings, services)
+    canonical = validate_spec(body, services)
     graph_id = canonical.get("graph_id") or str(uuid.uuid4())
     check_graph_id(graph_id)
     canonical["graph_id"] = graph_id
@@ -197,7 +197,7 @@ async def get_graph(
 async def update_graph(graph_id: str, body: SpecBody, services: ServicesDep) -> GraphCreated:
     if await services.store.get_graph(graph_id) is None:
         raise NotFoundError(f"graph {graph_id!r} not found")
-    canonical = validate_spec(body, services.settings, services)
+    canonical = validate_spec(body, services)
     if canonical.get("graph_id") not in (None, graph_id):
         raise InvalidInputError(
             f"the body names graph_id {canonical['graph_id']!r} but the path names {graph_id!r}"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
-from graphrun.api.deps import ServicesDep
+from graphrun.api.deps import Services, ServicesDep
 from graphrun.api.errors import ConflictError, InvalidInputError, NotFoundError
 from graphrun.api.models import (
     MAX_INT,
@@ -25,7 +25,6 @@ from graphrun.engine.events import Event
 from graphrun.engine.status import RunStatus
 from graphrun.runtime.manager import (
     GraphNotFoundError,
-    RunManager,
     RunNotFoundError,
     RunStateError,
 )
@@ -65,7 +64,7 @@ def format_event(event: Event) -> str:
             return f"{where}{event.type.value}" + (f": {extra}" if extra else "")
 
 
-async def _logs(services: Any, run: RunRecord) -> list[str]:
+async def _logs(services: Services, run: RunRecord) -> list[str]:
     """The last MAX_LOG_LINES events as lines (a bounded read, whatever the log's length)."""
     after = max(0, run.last_seq - MAX_LOG_LINES)
     events = await services.store.list_events(run.run_id, after_seq=after, limit=MAX_LOG_LINES)
@@ -73,7 +72,7 @@ async def _logs(services: Any, run: RunRecord) -> list[str]:
 
 
 async def _start(
-    services: Any,
+    services: Services,
     graph_id: str,
     state: dict[str, Any],
     idempotency_key: str | None,
@@ -83,9 +82,8 @@ async def _start(
     if idempotency_key is not None:
         raw = json.dumps(body_for_hash, sort_keys=True, separators=(",", ":"), default=str)
         request_hash = hashlib.sha256(raw.encode()).hexdigest()
-    manager: RunManager = services.manager
     try:
-        return await manager.create_run(
+        return await services.manager.create_run(
             graph_id, state, idempotency_key=idempotency_key, request_hash=request_hash
         )
     except GraphNotFoundError:
@@ -176,7 +174,7 @@ def _public_interrupt(info: Any) -> dict[str, Any] | None:
     return {k: v for k, v in info.items() if k != "journals"}
 
 
-async def view_run(services: Any, run_id: str) -> RunView:
+async def view_run(services: Services, run_id: str) -> RunView:
     run = await services.store.get_run(run_id)
     if run is None:
         raise NotFoundError(f"run {run_id!r} not found")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
 
 from graphrun.api.deps import Services, ws_services
 from graphrun.api.models import MAX_INT
+from graphrun.bus.base import Subscription
 from graphrun.engine.events import Event
 
 router = APIRouter(tags=["stream"])
@@ -84,7 +85,7 @@ async def stream_run(ws: WebSocket, run_id: str, after: int, services: Services)
             await watcher
 
 
-async def _watch_disconnect(ws: WebSocket, sub: Any) -> None:
+async def _watch_disconnect(ws: WebSocket, sub: Subscription) -> None:
     """Reads (and ignores) client messages; ends the subscription when the client leaves."""
     try:
         while True:

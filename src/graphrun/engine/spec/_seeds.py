@@ -22,16 +22,15 @@ from graphrun.engine.spec._paths import Issue, Path, PathMap
 from graphrun.engine.spec.models import (
     END_TARGET,
     BranchSpec,
-    CacheSpec,
     GraphSpec,
     IfSpec,
     NodeFields,
     PoliciesSpec,
     ReducerName,
-    RetrySpec,
     SpecModel,
     Target,
     normalize_target,
+    policy_model_at,
 )
 
 SpecForm = Literal["canonical", "edge_map", "next_map"]
@@ -158,23 +157,16 @@ class Seed003Spec(SpecModel):
 
 
 def edge_map_model_at(path: Path) -> type[SpecModel] | None:
-    """The seed 003 model describing the object at ``path``."""
+    """The edge-map model describing the object at ``path``."""
     if not path:
         return Seed003Spec
-    last = path[-1]
     if len(path) == 2 and path[0] == "nodes":
         return Seed003Node
     if len(path) == 2 and path[0] == "edges":
         return Seed003Edge
     if len(path) == 4 and path[0] == "edges":
         return Seed003Branch
-    if path == ("defaults",):
-        return PoliciesSpec
-    if last == "retry":
-        return RetrySpec
-    if last == "cache":
-        return CacheSpec
-    return None
+    return policy_model_at(path)
 
 
 # -- seed 003 → canonical -----------------------------------------------------------------

@@ -350,6 +350,17 @@ class GraphSpec(SpecModel):
         return parse(dump(graph))
 
 
+def policy_model_at(path: Path) -> type[SpecModel] | None:
+    """The policy model at ``path`` (graph defaults, a retry, a cache), in any form."""
+    if path == ("defaults",):
+        return PoliciesSpec
+    if path and path[-1] == "retry":
+        return RetrySpec
+    if path and path[-1] == "cache":
+        return CacheSpec
+    return None
+
+
 def model_at(path: Path) -> type[SpecModel] | None:
     """The canonical model describing the object at ``path``, for "did you mean" hints."""
     if not path:
@@ -359,12 +370,9 @@ def model_at(path: Path) -> type[SpecModel] | None:
         return NodeSpec
     if len(path) == 2 and path[0] == "edges":
         return EdgeSpec
-    if path == ("defaults",):
-        return PoliciesSpec
-    if last == "retry":
-        return RetrySpec
-    if last == "cache":
-        return CacheSpec
+    policy = policy_model_at(path)
+    if policy is not None:
+        return policy
     if len(path) == 3 and path[0] == "nodes" and last == "next":
         return IfSpec
     if isinstance(last, int) and len(path) >= 2 and path[-2] in ("next", "branches"):
